@@ -1,0 +1,42 @@
+"""Every Redis key and stream name the bot and the workers share, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "fathom"
+
+PROGRESS_STREAM_MAXLEN = 64
+"""Entries kept per job's progress stream (newest win); the stream expires with the job."""
+EVENTS_STREAM_MAXLEN = 10_000
+"""Entries kept in the global event stream the bot consumes (approximate trim)."""
+JOB_KEY_TTL_S = 24 * 3600
+"""Lifetime of a job's progress stream and rendered files."""
+
+EVENTS_STREAM = f"{PREFIX}:events"
+"""Global stream of every job's progress and outcome (ProgressEvent JSON in field `event`).
+The bot reads it through a consumer group, so what happens while it is down is read later."""
+EVENTS_GROUP = "bot"
+
+
+def progress_stream(job_id: str) -> str:
+    """One job's progress events, newest last (`XREVRANGE ... COUNT 1` gives the state)."""
+    return f"{PREFIX}:job:{job_id}:progress"
+
+
+def result_key(job_id: str) -> str:
+    """The job's SolveResult JSON, kept `result_ttl_s`."""
+    return f"{PREFIX}:job:{job_id}:result"
+
+
+def files_key(job_id: str) -> str:
+    """Hash of rendered file name → PNG bytes, deleted by the bot once delivered."""
+    return f"{PREFIX}:job:{job_id}:files"
+
+
+def layout_key(job_id: str) -> str:
+    """The rendered layout (list of MessagePayload JSON) for the job's solution."""
+    return f"{PREFIX}:job:{job_id}:layout"
+
+
+def cancel_key(job_id: str) -> str:
+    """Set when someone asked to cancel the job; the worker checks it while streaming."""
+    return f"{PREFIX}:job:{job_id}:cancel"

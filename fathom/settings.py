@@ -1,0 +1,106 @@
+"""All configuration in one typed place.
+
+Precedence (highest first): environment variables `FATHOM_<FIELD>`, the TOML file named by
+`FATHOM_CONFIG` (default: `config/fathom.toml` in the checkout), then the defaults below, so
+the project runs on embedded defaults where nothing is configured.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = REPO_ROOT / "config" / "fathom.toml"
+
+FATHOM_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("FATHOM_CONFIG", DEFAULT_CONFIG_FILE))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FATHOM_", extra="ignore", frozen=True)
+
+    # --- where things are -------------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """A redis:// URL, database number included (FATHOM_REDIS_URL)."""
+    model_url: str | None = None
+    """Base URL of TGI or any OpenAI-compatible server (FATHOM_MODEL_URL). None: `fathom ask`
+    starts the local simulator and says so."""
+    model_api_key: SecretStr | None = None
+    model_id: str = "FractalAIResearch/Fathom-R1-14B"
+
+    # --- prompt and sampling (from the model card) --------------------------------------
+    instruction: str = FATHOM_INSTRUCTION
+    temperature: float = Field(0.6, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, lt=1.0)
+    seed: int | None = None
+    """Fixed sampling seed; None draws a fresh one per job (recorded in the result)."""
+    context_tokens: int = Field(16384, gt=0)
+    """Fallback for the context length when the server's /info does not say."""
+    chars_per_token_estimate: float = Field(2.5, gt=0.0)
+    """Safe (pessimistic) chars/token for counting prompt tokens when /tokenize is missing."""
+
+    # --- queues and workers --------------------------------------------------------------
+    solve_queue: str = "fathom-solve"
+    render_queue: str = "fathom-render"
+    workers: int = Field(32, ge=1)
+    """Solve workers in the pool: match the model server's batch concurrency."""
+    render_workers: int = Field(1, ge=0)
+    worker_ttl_s: int = Field(30, ge=10)
+    maintenance_interval_s: int = Field(10, ge=1)
+    job_timeout_s: int = Field(1800, ge=10)
+    """Hard limit of one solve job, queueing excluded."""
+    job_retries: int = Field(2, ge=0)
+    """Times an abandoned job (its worker died) is put back on the queue."""
+    result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+
+    # --- talking to the model server -------------------------------------------------------
+    read_timeout_s: float = Field(120.0, gt=0.0)
+    """Longest silence between two stream chunks before the stream counts as stalled."""
+    connect_attempts: int = Field(8, ge=1)
+    connect_backoff_s: float = Field(2.0, gt=0.0)
+    connect_backoff_max_s: float = Field(30.0, gt=0.0)
+    overload_attempts: int = Field(30, ge=1)
+    overload_backoff_s: float = Field(1.0, gt=0.0)
+    overload_backoff_max_s: float = Field(15.0, gt=0.0)
+    progress_interval_s: float = Field(1.0, gt=0.0)
+    """Least time between two progress events of one job."""
+
+    # --- questions ------------------------------------------------------------------------------
+    max_question_chars: int = Field(4000, ge=1)
+
+    # --- Discord ----------------------------------------------------------------------------------
+    discord_token: SecretStr | None = None
+    discord_api_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    discord_test_guild_id: int | None = None
+    """Sync slash commands to this guild only (instant), instead of globally."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return (init_settings, env_settings, toml)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
