@@ -34,6 +34,8 @@ def latest_event(conn: redis.Redis, job_id: str) -> ProgressEvent | None:
     if not entries:
         return None
     _entry_id, fields = entries[0]
+    if not fields or b"event" not in fields:
+        return None
     return ProgressEvent.model_validate_json(fields[b"event"])
 
 
