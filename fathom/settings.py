@@ -30,7 +30,9 @@ def config_file() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FATHOM_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="FATHOM_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     # --- where things are -------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"
