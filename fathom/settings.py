@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -89,6 +90,30 @@ class Settings(BaseSettings):
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     discord_test_guild_id: int | None = None
     """Sync slash commands to this guild only (instant), instead of globally."""
+    max_pending_per_user: int = Field(2, ge=1)
+    """Questions one user may have queued or running at once."""
+    question_cooldown_s: float = Field(10.0, ge=0.0)
+    """Least time between two accepted questions of one user."""
+    status_edit_interval_s: float = Field(2.0, gt=0.0)
+    """Least time between two progress edits of one status message."""
+    channel_edit_interval_s: float = Field(1.0, ge=0.0)
+    """Least time between two progress edits in one channel (Discord limits edits per channel)."""
+    bot_edits_per_s: float = Field(5.0, gt=0.0)
+    """Bot-wide budget of progress edits per second, however many jobs run."""
+    edit_tick_s: float = Field(0.25, gt=0.0)
+    """How often the bot looks for due progress edits."""
+    queue_position_refresh_s: float = Field(15.0, gt=0.0)
+    """How often the queue position of waiting jobs is re-read for their status messages."""
+    expected_solve_s: float = Field(120.0, gt=0.0)
+    """Assumed solve time for the first ETAs, before the bot has seen real ones."""
+    bot_consumer_name: str = "bot-1"
+    """This bot's consumer name in the events stream's consumer group."""
+    events_block_ms: int = Field(1000, ge=1)
+    """Longest wait of one read of the events stream."""
+    thread_auto_archive_min: Literal[60, 1440, 4320, 10080] = 1440
+    """Auto-archive of solution threads: 60, 1440, 4320 or 10080 minutes."""
+    discord_message_content_intent: bool = True
+    """Ask for message content (privileged) so follow-ups in solution threads can be read."""
 
     @classmethod
     def settings_customise_sources(
