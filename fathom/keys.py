@@ -40,3 +40,35 @@ def layout_key(job_id: str) -> str:
 def cancel_key(job_id: str) -> str:
     """Set when someone asked to cancel the job; the worker checks it while streaming."""
     return f"{PREFIX}:job:{job_id}:cancel"
+
+
+# --- kept by the Discord bot ------------------------------------------------------------------
+
+BOT_PROMISED = f"{PREFIX}:bot:promised"
+"""Hash job_id → the bot's delivery promise (where the status message and the answer go), for
+every job whose outcome the bot has not delivered yet. Read back after a restart."""
+
+
+def bot_job_key(job_id: str) -> str:
+    """The promise of a delivered job, kept `result_ttl_s` for its buttons (Solve again…)."""
+    return f"{PREFIX}:bot:job:{job_id}"
+
+
+def bot_delivery_key(job_id: str) -> str:
+    """Hash recording how far the bot delivered a job's outcome (messages sent, done)."""
+    return f"{PREFIX}:bot:job:{job_id}:delivery"
+
+
+def bot_thread_key(thread_id: int) -> str:
+    """The conversation (asker, earlier questions and written solutions) of a solution thread."""
+    return f"{PREFIX}:bot:thread:{thread_id}"
+
+
+def bot_user_pending(user_id: int) -> str:
+    """Sorted set of a user's unfinished job ids, scored by when they stop counting."""
+    return f"{PREFIX}:bot:user:{user_id}:pending"
+
+
+def bot_user_cooldown(user_id: int) -> str:
+    """Present (with a TTL) while the user must wait before asking again."""
+    return f"{PREFIX}:bot:user:{user_id}:cooldown"
