@@ -119,6 +119,8 @@ class Failure(_Model):
 class Timings(_Model):
     queued_s: float | None = None
     """Enqueue → the worker picked the job up."""
+    prepare_s: float | None = None
+    """Picked up → the (last) request sent to the model server: /info, token count, retries."""
     ttft_s: float | None = None
     """Request sent → first token."""
     generation_s: float | None = None
