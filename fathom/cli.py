@@ -42,9 +42,48 @@ def build_parser() -> argparse.ArgumentParser:
     fake_tgi = sub.add_parser(
         "fake-tgi",
         help="run the TGI simulator (for tests, development and benchmarks; not a model)",
+        description="Serve TGI 3.3.x's HTTP API with canned R1-style answers (MATH-500 "
+        "solutions), paced like a GPU, with fault injection. It reports itself as "
+        "'fathom-simulator' and is never a model. Options left out keep the defaults of "
+        "simulator.server.SimulatorConfig.",
     )
     fake_tgi.add_argument("--host", default="127.0.0.1")
     fake_tgi.add_argument("--port", type=int, default=8080)
+    speed = fake_tgi.add_argument_group("speed and size")
+    speed.add_argument("--tokens-per-s", type=float, help="decode rate of one sequence (40)")
+    speed.add_argument(
+        "--batch-slowdown",
+        type=float,
+        help="k in rate = tokens_per_s / (1 + k * (batch - 1)) (0.01)",
+    )
+    speed.add_argument("--ttft", type=float, help="time to first token, seconds (0.25)")
+    speed.add_argument(
+        "--speed", type=float, help="time compression: x10 runs ten times faster (1)"
+    )
+    speed.add_argument("--completion-tokens", type=int, help="target answer length in tokens (600)")
+    speed.add_argument("--max-concurrent-requests", type=int, help="beyond: overloaded (128)")
+    speed.add_argument("--max-input-tokens", type=int, help="(16383)")
+    speed.add_argument("--max-total-tokens", type=int, help="(16384)")
+    speed.add_argument("--max-batch-size", type=int, help="sequences decoded at once (all)")
+    speed.add_argument("--keepalive", type=float, help="SSE keep-alive interval, seconds (15)")
+    speed.add_argument(
+        "--dataset", help="JSONL problem bank (default: $FATHOM_SIM_DATASET or MATH-500)"
+    )
+    faults = fake_tgi.add_argument_group("fault injection")
+    faults.add_argument(
+        "--loading", type=float, help="refuse connections for this many seconds at start"
+    )
+    faults.add_argument("--unhealthy", action="store_true", help="/health answers 503")
+    faults.add_argument(
+        "--overloaded", action="store_true", help="reject every request as overloaded"
+    )
+    faults.add_argument("--drop-after", type=int, help="cut the connection after N tokens")
+    faults.add_argument("--stall-after", type=int, help="stall after N tokens...")
+    faults.add_argument("--stall", type=float, help="...for this many seconds")
+    faults.add_argument("--fail-after", type=int, help="generation error after N tokens")
+    faults.add_argument(
+        "--fault-requests", type=int, help="apply the faults to the first N requests only"
+    )
     fake_tgi.set_defaults(target="simulator.cli:run")
 
     render = sub.add_parser("render", help="render LaTeX or a Markdown solution to images")
