@@ -86,6 +86,7 @@ MAX_EMBED_TOTAL = 6000
 MAX_FILES = 10
 DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024
 MAX_THREAD_NAME = 100
+POLL_INTERVAL = 0.05
 USER_MENTION = re.compile(r"<@!?(\d+)>")
 ROLE_MENTION = re.compile(r"<@&(\d+)>")
 EVERYONE_MENTION = re.compile(r"@(everyone|here)")
@@ -347,7 +348,7 @@ class FakeDiscord:
         timeout: float = 5.0,  # noqa: ASYNC109
         what: str = "",
     ) -> T:
-        """Wait until predicate() returns something truthy (re-checked after every change)."""
+        """Wait until predicate() returns something truthy, re-checked after every change."""
         try:
             async with asyncio.timeout(timeout):
                 while True:
@@ -356,7 +357,9 @@ class FakeDiscord:
                         return result
                     waiter = asyncio.get_running_loop().create_future()
                     self._waiters.append(waiter)
-                    await waiter
+                    # Also poll: predicates may read the client's state, which the fake
+                    # does not see change.
+                    await asyncio.wait({waiter}, timeout=POLL_INTERVAL)
         except TimeoutError:
             recent = ", ".join(f"{r.method} {r.path} {r.status}" for r in self.requests[-8:])
             raise TimeoutError(
@@ -626,21 +629,13 @@ class FakeDiscord:
     # ----------------------------------------------------------------- interactions out
 
     def _check_context(self, command: JSON, channel: ChannelRecord, user_installed: bool) -> None:
+        """Refuse what Discord's client would not offer: the command in this place or install."""
         context = 1 if channel.is_dm else 0
-        contexts = command.get("contexts")
-        if contexts is None:
-            allowed = [0, 1] if command.get("dm_permission") is not False else [0]
-            if command.get("guild_id"):
-                allowed = [0]
-        else:
-            allowed = list(contexts)
+        allowed = [0] if command.get("guild_id") else list(command["contexts"])
         if context not in allowed:
-            raise PermissionError(
-                f"/{command['name']} is not offered in context {context} ({allowed})"
-            )
-        installs = command.get("integration_types") or [0]
+            raise PermissionError(f"/{command['name']} is not offered in context {context}")
         needed = 1 if user_installed else 0
-        if needed not in installs:
+        if needed not in command["integration_types"]:
             raise PermissionError(f"/{command['name']} has no installation type {needed}")
 
     def _build_options(
@@ -1476,8 +1471,11 @@ class FakeDiscord:
         command.setdefault("description", "")
         command.setdefault("dm_permission", True)
         command.setdefault("nsfw", False)
-        command.setdefault("integration_types", [0])
-        command.setdefault("contexts", None)
+        if command.get("integration_types") is None:
+            command["integration_types"] = [0]
+        if command.get("contexts") is None:
+            # Discord's default for new commands: every context, unless DMs were turned off.
+            command["contexts"] = [0, 1, 2] if command["dm_permission"] is not False else [0]
         return command
 
     # ----------------------------------------------------------------- REST: interactions
