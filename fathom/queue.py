@@ -1,0 +1,155 @@
+"""Putting solve jobs on the RQ queue, cancelling them and asking where they stand.
+
+The bot and `fathom ask` use this; it never imports the worker: jobs and callbacks are named by
+their dotted paths, and every argument crosses Redis as JSON (RQ's JSONSerializer).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from enum import StrEnum
+
+import redis
+from rq import Callback, Queue, Retry, Worker
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from fathom import keys
+from fathom.contract import (
+    SOLVE_JOB_FUNC,
+    Failure,
+    FailureCode,
+    Origin,
+    Phase,
+    ProgressEvent,
+    SolveRequest,
+    SolveResult,
+    SolveStatus,
+)
+from fathom.events import load_result, publish_event, store_result
+from fathom.settings import Settings
+
+SOLVE_FAILURE_CALLBACK = "worker.jobs.on_solve_failure"
+"""Runs where RQ gives up on a job it could not finish (its worker died, retries spent)."""
+SOLVE_STOPPED_CALLBACK = "worker.jobs.on_solve_stopped"
+"""Runs in the worker after `stop_job` killed the job's work horse."""
+
+CANCELLED_MESSAGE = "The question was cancelled before it was answered."
+
+
+def solve_queue(conn: redis.Redis, settings: Settings) -> Queue:
+    return Queue(settings.solve_queue, connection=conn, serializer=JSONSerializer)
+
+
+def fetch_job(conn: redis.Redis, job_id: str) -> Job | None:
+    try:
+        return Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return None
+
+
+def enqueue_solve(
+    conn: redis.Redis, request: SolveRequest, settings: Settings, job_id: str | None = None
+) -> str:
+    """Put the request on the solve queue and return its job id.
+
+    The QUEUED event is published first, so no later event of the job can precede it.
+    """
+    job_id = job_id or uuid.uuid4().hex
+    publish_event(conn, ProgressEvent(job_id=job_id, phase=Phase.QUEUED, elapsed_s=0.0))
+    solve_queue(conn, settings).enqueue_call(
+        SOLVE_JOB_FUNC,
+        args=(request.model_dump(mode="json"),),
+        job_id=job_id,
+        timeout=settings.job_timeout_s,
+        result_ttl=settings.result_ttl_s,
+        failure_ttl=settings.result_ttl_s,
+        retry=Retry(max=settings.job_retries) if settings.job_retries else None,
+        on_failure=Callback(SOLVE_FAILURE_CALLBACK),
+        on_stopped=Callback(SOLVE_STOPPED_CALLBACK),
+        description=f"solve {request.origin.source} question ({len(request.question)} chars)",
+    )
+    return job_id
+
+
+def queue_position(conn: redis.Redis, job_id: str) -> int | None:
+    """0-based place in the solve queue; None once a worker took it (or it is unknown)."""
+    job = fetch_job(conn, job_id)
+    return None if job is None else job.get_position()
+
+
+def solve_workers(conn: redis.Redis, settings: Settings) -> int:
+    """Live workers listening on the solve queue."""
+    return Worker.count(connection=conn, queue=solve_queue(conn, settings))
+
+
+class CancelOutcome(StrEnum):
+    CANCELLED = "cancelled"
+    """It was still waiting: taken off the queue, the CANCELLED outcome is stored."""
+    STOPPING = "stopping"
+    """A worker is solving it: it closes the model stream and stores CANCELLED shortly."""
+    FINISHED = "finished"
+    """Too late: it already has an outcome."""
+    UNKNOWN = "unknown"
+
+
+def record_cancelled(
+    conn: redis.Redis, job_id: str, question: str, origin: Origin, settings: Settings
+) -> None:
+    """Store and announce the CANCELLED outcome of a job no worker will report on."""
+    result = SolveResult(
+        job_id=job_id,
+        status=SolveStatus.CANCELLED,
+        question=question,
+        origin=origin,
+        failure=Failure(code=FailureCode.CANCELLED, message=CANCELLED_MESSAGE),
+    )
+    store_result(conn, result, settings.result_ttl_s)
+    publish_event(conn, ProgressEvent(job_id=job_id, phase=Phase.CANCELLED, note=CANCELLED_MESSAGE))
+
+
+def cancel_job(conn: redis.Redis, job_id: str, settings: Settings) -> CancelOutcome:
+    """Ask for the job to be cancelled. A waiting job leaves the queue at once; a running one
+    sees the cancel flag within a fraction of a second and closes its model stream."""
+    conn.set(keys.cancel_key(job_id), b"1", ex=keys.JOB_KEY_TTL_S)
+    job = fetch_job(conn, job_id)
+    if job is None:
+        return CancelOutcome.FINISHED if load_result(conn, job_id) else CancelOutcome.UNKNOWN
+    status = job.get_status()
+    if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+        try:
+            job.cancel()
+        except InvalidJobOperation:
+            return CancelOutcome.FINISHED
+        request = SolveRequest.model_validate(job.args[0])
+        record_cancelled(conn, job_id, request.question, request.origin, settings)
+        return CancelOutcome.CANCELLED
+    if status == JobStatus.STARTED:
+        return CancelOutcome.STOPPING
+    return CancelOutcome.FINISHED
+
+
+def stop_job(conn: redis.Redis, job_id: str) -> bool:
+    """Hard stop: the worker kills the job's work horse (the kernel closes its model stream);
+    `worker.jobs.on_solve_stopped` stores the outcome. For a job that ignores `cancel_job`."""
+    job = fetch_job(conn, job_id)
+    if job is None or job.get_status() != JobStatus.STARTED:
+        return False
+    conn.set(keys.cancel_key(job_id), b"1", ex=keys.JOB_KEY_TTL_S)
+    send_stop_job_command(conn, job_id, serializer=JSONSerializer)
+    return True
+
+
+def wait_for_outcome(
+    conn: redis.Redis, job_id: str, timeout_s: float, poll_s: float = 0.2
+) -> SolveResult | None:
+    """Block until the job's result is stored (or timeout_s passes, then None)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = load_result(conn, job_id)
+        if result is not None or time.monotonic() >= deadline:
+            return result
+        time.sleep(poll_s)

@@ -1,0 +1,81 @@
+"""What the worker asks the model server besides generation: its limits (`GET /info`) and the
+prompt's token count (`POST /chat_tokenize`). Both are TGI routes; other OpenAI-compatible
+servers (vLLM, SGLang, llama.cpp) may lack them, and then configured defaults and a safe
+estimate stand in."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from simulator import is_simulator
+from worker.prompt import Message
+
+INFO_CACHE_S = 60.0
+"""How long one process trusts a server's /info (a restarted server may change its limits)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    model_id: str
+    max_total_tokens: int
+    max_input_tokens: int | None
+    simulated: bool
+    """The server says it is the fathom simulator, not a model."""
+
+
+_info_cache: dict[str, tuple[float, ServerInfo]] = {}
+
+
+def _json_body(response: httpx2.Response) -> Any:
+    """The JSON of a 200 answer; None for an error status or a body that is not JSON (a server
+    without the route, or a proxy page)."""
+    if response.status_code != 200:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
+
+
+async def server_info(
+    http: httpx2.AsyncClient, base_url: str, default_model_id: str, default_context: int
+) -> ServerInfo:
+    """The server's limits from /info, cached per process for INFO_CACHE_S.
+
+    Raises httpx2 transport errors (connection refused while the server loads) to the caller,
+    which retries; a server without /info gets the configured defaults.
+    """
+    cached = _info_cache.get(base_url)
+    if cached is not None and time.monotonic() - cached[0] < INFO_CACHE_S:
+        return cached[1]
+    body = _json_body(await http.get(f"{base_url}/info"))
+    if isinstance(body, dict):
+        model_id = str(body.get("model_id") or default_model_id)
+        info = ServerInfo(
+            model_id=model_id,
+            max_total_tokens=_int_or_none(body.get("max_total_tokens")) or default_context,
+            max_input_tokens=_int_or_none(body.get("max_input_tokens")),
+            simulated=is_simulator(model_id),
+        )
+    else:
+        info = ServerInfo(default_model_id, default_context, None, simulated=False)
+    _info_cache[base_url] = (time.monotonic(), info)
+    return info
+
+
+async def count_prompt_tokens(
+    http: httpx2.AsyncClient, base_url: str, messages: list[Message]
+) -> int | None:
+    """Tokens of the templated prompt from TGI's /chat_tokenize; None where the server has no
+    such route (or no tokenizer), so the caller estimates."""
+    body = _json_body(await http.post(f"{base_url}/chat_tokenize", json={"messages": messages}))
+    tokens = body.get("tokenize_response") if isinstance(body, dict) else None
+    return len(tokens) if isinstance(tokens, list) else None
