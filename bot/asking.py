@@ -1,0 +1,350 @@
+"""Taking a question from any entry point (slash command, context menu, DM, follow-up, Solve
+again) through the checks onto the queue, with a status message where the asker will look."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import discord
+import redis.exceptions
+
+from bot.logic.checks import Attachment, Limits, check_question
+from bot.logic.naming import status_header, thread_name
+from bot.logic.progress import JobProgress, status_text
+from bot.records import Promise, TargetKind
+from bot.store import BotStore
+from bot.views import status_view
+from fathom import queue
+from fathom.contract import Origin, Phase, SolveRequest, SolveStatus, Turn
+from fathom.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.client import FathomBot
+    from bot.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+NONE = discord.AllowedMentions.none()
+SEED_LIMIT = 2**31
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    history: tuple[Turn, ...] = field(default=())
+    show_reasoning: bool = False
+    private: bool = False
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where the status message went and where the answer will go."""
+
+    kind: TargetKind
+    status: discord.Message
+    target_channel_id: int
+
+    def pointer(self) -> str:
+        if self.kind is TargetKind.THREAD:
+            return f"follow along in <#{self.target_channel_id}>"
+        if self.kind is TargetKind.DM:
+            return "the answer comes to your direct messages with me"
+        return f"follow along here: {self.status.jump_url}"
+
+
+def attachments_of(message: discord.Message) -> tuple[Attachment, ...]:
+    return tuple(Attachment(a.filename, a.content_type) for a in message.attachments)
+
+
+class Asker:
+    def __init__(self, bot: FathomBot, store: BotStore, settings: Settings) -> None:
+        self.bot = bot
+        self.store = store
+        self.settings = settings
+        self.limits = Limits(
+            max_question_chars=settings.max_question_chars,
+            max_pending=settings.max_pending_per_user,
+            cooldown_s=settings.question_cooldown_s,
+        )
+
+    @property
+    def tracker(self) -> Tracker:
+        return self.bot.tracker
+
+    # --- entry points ----------------------------------------------------------------------
+    async def ask_interaction(
+        self,
+        interaction: discord.Interaction[Any],
+        question: Question,
+        *,
+        anchor: discord.Message | None = None,
+    ) -> None:
+        """A slash command, a context menu or a Solve again click: checks answered
+        ephemerally, the rest after a deferral (well within Discord's 3 seconds)."""
+        user = interaction.user
+        job_id = uuid.uuid4().hex
+        rejection = check_question(question.text, question.attachments, self.limits)
+        if rejection is None:
+            rejection = await self.store.reserve(user.id, job_id, self.limits)
+        if rejection is not None:
+            await interaction.response.send_message(rejection, ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        position = await self._position()
+        try:
+            place = await self._open_for_interaction(
+                interaction, question, job_id, position, anchor
+            )
+        except discord.HTTPException as exc:
+            await self.store.release(user.id, job_id)
+            log.info("could not open a place for a question: %s", exc)
+            reason = (
+                "I couldn't send you a direct message — please allow DMs from this server's "
+                "members, or ask without `private`."
+                if question.private
+                else "I can't post in this channel. Please ask where I can send messages."
+            )
+            await interaction.edit_original_response(content=reason)
+            return
+        launched = await self._launch(
+            job_id, user.id, interaction.guild_id, question, place, position
+        )
+        if launched:
+            await interaction.edit_original_response(
+                content=f"Queued as #{position}; {place.pointer()}."
+            )
+        else:
+            await interaction.edit_original_response(content=ENQUEUE_FAILED)
+
+    async def ask_message(self, message: discord.Message, question: Question) -> None:
+        """A DM to the bot, or a follow-up in a solution thread: the status message replies
+        to it and the answer follows there."""
+        user = message.author
+        job_id = uuid.uuid4().hex
+        rejection = check_question(question.text, question.attachments, self.limits)
+        if rejection is None:
+            rejection = await self.store.reserve(user.id, job_id, self.limits)
+        if rejection is not None:
+            await message.reply(rejection, allowed_mentions=NONE, mention_author=False)
+            return
+        position = await self._position()
+        kind = (
+            TargetKind.DM if isinstance(message.channel, discord.DMChannel) else TargetKind.CHANNEL
+        )
+        try:
+            status = await message.reply(
+                self._status_content(question.text, user.id, job_id, position, kind),
+                view=status_view(job_id),
+                allowed_mentions=NONE,
+                mention_author=False,
+            )
+        except discord.HTTPException as exc:
+            await self.store.release(user.id, job_id)
+            log.info("could not answer a message: %s", exc)
+            return
+        place = Place(kind, status, message.channel.id)
+        guild_id = message.guild.id if message.guild else None
+        if not await self._launch(job_id, user.id, guild_id, question, place, position):
+            await status.edit(content=ENQUEUE_FAILED, view=None, allowed_mentions=NONE)
+
+    # --- buttons -----------------------------------------------------------------------------
+    async def cancel(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        promise = await self.store.promise(job_id)
+        if promise is None:
+            await interaction.response.send_message(
+                "I no longer know this question.", ephemeral=True
+            )
+            return
+        moderator = interaction.guild is not None and interaction.permissions.manage_messages
+        if interaction.user.id != promise.user_id and not moderator:
+            await interaction.response.send_message(
+                "Only the person who asked (or a moderator) can cancel this question.",
+                ephemeral=True,
+            )
+            return
+        outcome = await asyncio.to_thread(queue.cancel_job, self.bot.rq_conn, job_id, self.settings)
+        await interaction.response.send_message(CANCEL_REPLIES[outcome], ephemeral=True)
+
+    async def solve_again(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        """A new sample of the same question (same context, a fresh seed) in the same place."""
+        promise = await self.store.promise(job_id)
+        if promise is None:
+            await interaction.response.send_message(
+                "This question is too old to solve again — please ask it anew.", ephemeral=True
+            )
+            return
+        result = await self.store.result(job_id)
+        seed = secrets.randbelow(SEED_LIMIT)
+        while result is not None and seed == result.seed:
+            seed = secrets.randbelow(SEED_LIMIT)
+        question = Question(
+            text=promise.question,
+            history=tuple(promise.history),
+            show_reasoning=promise.show_reasoning,
+            private=promise.private,
+            seed=seed,
+        )
+        await self.ask_interaction(interaction, question)
+
+    async def show_reasoning(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        result = await self.store.result(job_id)
+        if result is None:
+            await interaction.response.send_message(
+                "The reasoning of this question is no longer stored.", ephemeral=True
+            )
+            return
+        if not result.reasoning.strip():
+            await interaction.response.send_message(
+                "There is no reasoning for this question.", ephemeral=True
+            )
+            return
+        note = "The model's reasoning"
+        if result.status is not SolveStatus.SOLVED:
+            note += " (partial — it did not finish)"
+        await interaction.response.send_message(
+            f"{note}:",
+            file=discord.File(io.BytesIO(result.reasoning.encode()), filename="reasoning.md"),
+            ephemeral=True,
+        )
+
+    # --- internals ---------------------------------------------------------------------------
+    async def _position(self) -> int:
+        """The place a job enqueued now will have (1 = next); refreshed later."""
+        try:
+            waiting = await asyncio.to_thread(
+                lambda: queue.solve_queue(self.bot.rq_conn, self.settings).count
+            )
+        except (redis.exceptions.RedisError, OSError):
+            waiting = 0
+        return waiting + 1
+
+    def _status_content(
+        self, question: str, user_id: int, job_id: str, position: int, kind: TargetKind
+    ) -> str:
+        progress = JobProgress(phase=Phase.QUEUED, position=position)
+        text = status_text(progress, eta_s=self.tracker.eta(progress))
+        header = status_header(question, user_id, public=kind is not TargetKind.DM)
+        return f"{header}\n\n{text}"
+
+    async def _open_for_interaction(
+        self,
+        interaction: discord.Interaction[Any],
+        question: Question,
+        job_id: str,
+        position: int,
+        anchor: discord.Message | None,
+    ) -> Place:
+        user = interaction.user
+        channel = interaction.channel
+        bot_present = interaction.guild_id is None or self.bot.get_guild(interaction.guild_id)
+        reference = anchor.to_reference(fail_if_not_exists=False) if anchor else None
+        extra: dict[str, Any] = {"reference": reference} if reference else {}
+
+        def content(kind: TargetKind) -> str:
+            return self._status_content(question.text, user.id, job_id, position, kind)
+
+        in_bot_dm = (
+            isinstance(channel, discord.DMChannel) and not interaction.context.private_channel
+        )
+        if (
+            question.private
+            or not bot_present
+            or not (in_bot_dm or isinstance(channel, discord.TextChannel | discord.Thread))
+        ):
+            dm = user.dm_channel or await user.create_dm()
+            status = await dm.send(
+                content(TargetKind.DM), view=status_view(job_id), allowed_mentions=NONE
+            )
+            return Place(TargetKind.DM, status, dm.id)
+        if isinstance(channel, discord.TextChannel):
+            status = await channel.send(
+                content(TargetKind.THREAD), view=status_view(job_id), allowed_mentions=NONE, **extra
+            )
+            try:
+                thread = await channel.create_thread(
+                    name=thread_name(question.text),
+                    message=status,
+                    auto_archive_duration=self.settings.thread_auto_archive_min,
+                )
+            except discord.HTTPException as exc:
+                log.info("no thread for job %s (%s); answering in the channel", job_id, exc)
+                return Place(TargetKind.CHANNEL, status, channel.id)
+            return Place(TargetKind.THREAD, status, thread.id)
+        assert isinstance(channel, discord.Thread | discord.DMChannel)
+        kind = TargetKind.DM if isinstance(channel, discord.DMChannel) else TargetKind.CHANNEL
+        status = await channel.send(
+            content(kind), view=status_view(job_id), allowed_mentions=NONE, **extra
+        )
+        return Place(kind, status, channel.id)
+
+    async def _launch(
+        self,
+        job_id: str,
+        user_id: int,
+        guild_id: int | None,
+        question: Question,
+        place: Place,
+        position: int,
+    ) -> bool:
+        """Promise, then enqueue (in that order, so no event of the job goes unnoticed)."""
+        promise = Promise(
+            job_id=job_id,
+            user_id=user_id,
+            guild_id=guild_id,
+            kind=place.kind,
+            status_channel_id=place.status.channel.id,
+            status_message_id=place.status.id,
+            target_channel_id=place.target_channel_id,
+            question=question.text,
+            history=list(question.history),
+            show_reasoning=question.show_reasoning,
+            private=question.private,
+        )
+        request = SolveRequest(
+            question=question.text,
+            history=list(question.history),
+            seed=question.seed,
+            show_reasoning=question.show_reasoning,
+            origin=Origin(
+                source="discord",
+                user_id=user_id,
+                guild_id=guild_id,
+                channel_id=place.status.channel.id,
+                thread_id=place.target_channel_id if place.kind is TargetKind.THREAD else None,
+                status_message_id=place.status.id,
+                private=question.private,
+            ),
+        )
+        await self.store.save_promise(promise)
+        self.tracker.track(promise, JobProgress(phase=Phase.QUEUED, position=position))
+        try:
+            await asyncio.to_thread(
+                queue.enqueue_solve, self.bot.rq_conn, request, self.settings, job_id
+            )
+        except (redis.exceptions.RedisError, OSError):
+            log.exception("enqueueing job %s failed", job_id)
+            self.tracker.untrack(job_id)
+            await self.store.drop_promise(promise)
+            return False
+        return True
+
+
+ENQUEUE_FAILED = (
+    "⚠️ I couldn't put your question on the queue (the queue is unavailable). Nothing was "
+    "lost on your side — please try again in a minute."
+)
+
+CANCEL_REPLIES: dict[queue.CancelOutcome, str] = {
+    queue.CancelOutcome.CANCELLED: "Cancelled — it was still waiting, so nothing was solved.",
+    queue.CancelOutcome.STOPPING: "Stopping — the model is being told to stop now.",
+    queue.CancelOutcome.FINISHED: "Too late to cancel — this question has already finished.",
+    queue.CancelOutcome.UNKNOWN: "I couldn't find this question on the queue.",
+}

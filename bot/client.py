@@ -1,0 +1,75 @@
+"""The bot: a discord.py commands.Bot that loads one cog per file of bot/cogs/."""
+
+from __future__ import annotations
+
+import logging
+import pkgutil
+
+import discord
+import redis
+import redis.asyncio as aioredis
+from discord.ext import commands
+
+import bot.cogs
+from bot.asking import Asker
+from bot.store import BotStore
+from bot.tracker import Tracker
+from bot.views import DYNAMIC_ITEMS
+from fathom.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class FathomBot(commands.Bot):
+    """Redis clients are made in `setup_hook` (inside the running loop), never at import."""
+
+    rq_conn: redis.Redis
+    """Synchronous connection for RQ (used through asyncio.to_thread)."""
+    store: BotStore
+    tracker: Tracker
+    asker: Asker
+
+    def __init__(self, settings: Settings) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = settings.discord_message_content_intent
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.settings = settings
+
+    async def setup_hook(self) -> None:
+        settings = self.settings
+        self.rq_conn = redis.Redis.from_url(settings.redis_url)
+        self.store = BotStore(
+            aioredis.Redis.from_url(settings.redis_url),
+            record_ttl_s=settings.result_ttl_s,
+            pending_ttl_s=settings.job_timeout_s * (settings.job_retries + 1) + 3600,
+        )
+        self.tracker = Tracker(self, self.store, settings)
+        self.asker = Asker(self, self.store, settings)
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        for module in pkgutil.iter_modules(bot.cogs.__path__, f"{bot.cogs.__name__}."):
+            await self.load_extension(module.name)
+        await self.tracker.start()
+        await self._sync_commands()
+
+    async def _sync_commands(self) -> None:
+        guild_id = self.settings.discord_test_guild_id
+        if guild_id is None:
+            synced = await self.tree.sync()
+        else:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        log.info("synced %d application commands (%s)", len(synced), guild_id or "global")
+
+    async def close(self) -> None:
+        if hasattr(self, "tracker"):
+            await self.tracker.stop()
+        await super().close()
+        if hasattr(self, "store"):
+            await self.store.conn.aclose()
+            self.rq_conn.close()

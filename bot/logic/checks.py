@@ -1,0 +1,66 @@
+"""Input checks before anything is enqueued. Each rejection is one specific sentence for the
+asker; an accepted question reaches the model exactly as written (Unicode, code blocks, LaTeX)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".heic", ".tif", ".tiff")
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """What the checks need to know of an attached file."""
+
+    filename: str
+    content_type: str | None = None
+
+    @property
+    def is_image(self) -> bool:
+        if self.content_type is not None and self.content_type.startswith("image/"):
+            return True
+        return self.filename.lower().endswith(IMAGE_EXTENSIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_question_chars: int
+    max_pending: int
+    cooldown_s: float
+
+
+def check_question(text: str, attachments: tuple[Attachment, ...], limits: Limits) -> str | None:
+    """The reason this question cannot be taken, or None when it can."""
+    if not text.strip():
+        if any(a.is_image for a in attachments):
+            return (
+                "I can only read text, not images. Please type the problem out "
+                "(LaTeX like `\\frac{1}{2}` is fine)."
+            )
+        if attachments:
+            return "I can only read text typed into the message. Please paste the problem itself."
+        return "Your question is empty. Please write the math problem you want solved."
+    if len(text) > limits.max_question_chars:
+        return (
+            f"Your question is {len(text):,} characters long; the limit is "
+            f"{limits.max_question_chars:,}. Please shorten it to the problem itself."
+        )
+    return None
+
+
+def check_quota(pending: int, cooldown_left_s: float, limits: Limits) -> str | None:
+    """The reason this user must wait, or None when a new question may be enqueued."""
+    if pending >= limits.max_pending:
+        noun = "question" if limits.max_pending == 1 else "questions"
+        return (
+            f"You already have {pending} {noun} waiting or being solved (the limit is "
+            f"{limits.max_pending}). Please wait for one to finish, or cancel it."
+        )
+    if cooldown_left_s > 0:
+        seconds = max(1, math.ceil(cooldown_left_s))
+        unit = "second" if seconds == 1 else "seconds"
+        return (
+            f"You're asking a little fast. Please wait {seconds} {unit} before the next question."
+        )
+    return None

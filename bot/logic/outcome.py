@@ -1,0 +1,96 @@
+"""Honest, specific wording for how a job ended."""
+
+from __future__ import annotations
+
+from bot.logic.progress import format_duration
+from fathom.contract import FailureCode, SolveResult, SolveStatus
+
+FAILURE_TEXT: dict[FailureCode, str] = {
+    FailureCode.MODEL_UNREACHABLE: (
+        "The model server isn't reachable right now (it may still be starting up). "
+        "Nothing was solved; please try again in a few minutes."
+    ),
+    FailureCode.OVERLOADED: (
+        "The model server stayed overloaded through every retry, so your question wasn't "
+        "solved. Please try again in a little while."
+    ),
+    FailureCode.QUESTION_TOO_LONG: (
+        "Your question is too long for the model's 16,384-token budget. "
+        "Please shorten it to the problem itself."
+    ),
+    FailureCode.INVALID_REQUEST: "The model server refused this question as invalid.",
+    FailureCode.STALLED: "The model stopped sending text partway through, so the job was stopped.",
+    FailureCode.TIMED_OUT: "The solution took longer than the time limit and was stopped.",
+    FailureCode.MODEL_ERROR: "The model server reported an error while solving.",
+    FailureCode.RENDER_FAILED: (
+        "The solution was found but laying out its formulas failed; here it is as plain text."
+    ),
+    FailureCode.CANCELLED: "Cancelled — nothing more will be sent for this question.",
+    FailureCode.INTERNAL: "Something went wrong on our side while solving this question.",
+}
+
+DETAILED_CODES = frozenset(
+    {FailureCode.QUESTION_TOO_LONG, FailureCode.INVALID_REQUEST, FailureCode.MODEL_ERROR}
+)
+"""Failures where the worker's own sentence adds something the asker can act on."""
+
+
+def outcome_text(result: SolveResult) -> str:
+    """One or two sentences saying how the job ended (shown above, or instead of, the
+    solution)."""
+    status = result.status
+    if status is SolveStatus.SOLVED:
+        return "✅ Solved."
+    if status is SolveStatus.NO_ANSWER:
+        return (
+            "⚠️ The model finished but didn't give a final boxed answer — read the work "
+            "below with care."
+        )
+    if status is SolveStatus.TRUNCATED:
+        budget = f"{result.budget_tokens:,}-token" if result.budget_tokens else "token"
+        return (
+            f"✂️ The model used its whole {budget} budget before finishing, so there is no "
+            "final answer. The partial reasoning can still be opened."
+        )
+    if status is SolveStatus.CANCELLED:
+        return f"🚫 {FAILURE_TEXT[FailureCode.CANCELLED]}"
+    failure = result.failure
+    if failure is None:
+        return f"⚠️ {FAILURE_TEXT[FailureCode.INTERNAL]}"
+    text = f"⚠️ {FAILURE_TEXT.get(failure.code, failure.message)}"
+    if failure.code in DETAILED_CODES and failure.message.strip():
+        text += f"\n-# {failure.message.strip()[:300]}"
+    return text
+
+
+def has_reasoning(result: SolveResult) -> bool:
+    return bool(result.reasoning.strip())
+
+
+def has_solution(result: SolveResult) -> bool:
+    """Whether there is written work to deliver (also for a render failure or no answer)."""
+    return result.status in (SolveStatus.SOLVED, SolveStatus.NO_ANSWER) or (
+        result.status is SolveStatus.FAILED
+        and result.failure is not None
+        and result.failure.code is FailureCode.RENDER_FAILED
+        and bool(result.solution.strip())
+    )
+
+
+def final_status(result: SolveResult, *, where: str) -> str:
+    """The last text of a job's status message; `where` says where the outcome was sent
+    (e.g. "in the thread", "below")."""
+    took = result.timings.total_s
+    after = f" after {format_duration(took)}" if took is not None else ""
+    status = result.status
+    if status is SolveStatus.SOLVED:
+        return f"✅ Solved{after} — the solution is {where}."
+    if status is SolveStatus.NO_ANSWER:
+        return f"⚠️ Finished{after} without a final boxed answer — the work is {where}."
+    if status is SolveStatus.TRUNCATED:
+        return f"✂️ Stopped at the token budget{after}, without a final answer — details {where}."
+    if status is SolveStatus.CANCELLED:
+        return "🚫 Cancelled."
+    if has_solution(result):
+        return f"⚠️ Solved{after}, but the formulas couldn't be drawn — plain text {where}."
+    return f"⚠️ Not solved — the reason is {where}."

@@ -1,0 +1,48 @@
+"""`fathom bot`: run the Discord bot."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import discord
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.client import FathomBot
+from fathom.settings import Settings, get_settings
+
+DISCORD_API_URL = "https://discord.com/api/v10"
+DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+
+log = logging.getLogger(__name__)
+
+
+def point_at_discord(settings: Settings) -> None:
+    """Send REST calls and the gateway connection where the settings say (a REST proxy, or
+    a fake Discord in tests) instead of Discord's own endpoints."""
+    if settings.discord_api_url.rstrip("/") != DISCORD_API_URL:
+        Route.BASE = settings.discord_api_url.rstrip("/")
+    if settings.discord_gateway_url != DISCORD_GATEWAY_URL:
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if settings.discord_token is None or not settings.discord_token.get_secret_value():
+        print(
+            "fathom bot: no Discord bot token — set FATHOM_DISCORD_TOKEN to the token of your "
+            "application's bot (Discord developer portal → Bot → Reset Token).",
+            file=sys.stderr,
+        )
+        return 2
+    point_at_discord(settings)
+    discord.utils.setup_logging(level=logging.INFO)
+    try:
+        FathomBot(settings).run(settings.discord_token.get_secret_value(), log_handler=None)
+    except discord.LoginFailure:
+        print("fathom bot: Discord refused the token (FATHOM_DISCORD_TOKEN).", file=sys.stderr)
+        return 2
+    return 0
