@@ -155,6 +155,13 @@ def fast_config(**overrides: Any) -> SimulatorConfig:
     return SimulatorConfig(**(settings | overrides))
 
 
+def sequence_rate(config: SimulatorConfig, batch_size: int) -> float:
+    """Tokens/s of one sequence in a batch of `batch_size` (continuous batching slows each
+    sequence as the batch grows, while the total still rises)."""
+    slowdown = 1.0 + config.batch_slowdown * (max(1, batch_size) - 1)
+    return config.tokens_per_s * config.speed / slowdown
+
+
 @dataclass
 class SimulatorStats:
     """Live counters (read them from tests; the server's thread writes them)."""
@@ -632,7 +639,7 @@ class Simulator:
                             "generation", "Request failed during generation: simulated fault"
                         )
                     await asyncio.sleep(max(0.0, due - loop.time()))
-                    due += 1.0 / self._rate()
+                    due += 1.0 / sequence_rate(cfg, self.stats.running)
                     if not piece.special:
                         text.append(piece.text)
                     self.stats.generated_tokens += 1
@@ -671,11 +678,6 @@ class Simulator:
             cfg.stall_s,
             cfg.fail_after_tokens,
         )
-
-    def _rate(self) -> float:
-        cfg = self.config
-        batch = max(1, self.stats.running)
-        return cfg.tokens_per_s * cfg.speed / (1.0 + cfg.batch_slowdown * (batch - 1))
 
     @contextlib.asynccontextmanager
     async def _batch_slot(self) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 BOS = "<｜begin▁of▁sentence｜>"
@@ -26,12 +27,17 @@ ADDED_IDS = {THINK_OPEN: 151648, THINK_CLOSE: 151649}
 ORDINARY_VOCAB = 151643
 """Ordinary pieces get ids below this (a stable hash of their text)."""
 
-_MARKERS = sorted([*SPECIAL_IDS, *ADDED_IDS], key=len, reverse=True)
-_PIECE = re.compile(
-    "|".join(re.escape(m) for m in _MARKERS)
-    + r"|\n+| ?[A-Za-z]{1,4}| ?\d| ?[^\sA-Za-z\d]|[^\S\n]+|.",
-    re.DOTALL,
-)
+# Markers are split off first, so that no neighbouring space or symbol can swallow them.
+_MARKER = re.compile("(" + "|".join(re.escape(m) for m in [*SPECIAL_IDS, *ADDED_IDS]) + ")")
+_PIECE = re.compile(r"\n+| ?[A-Za-z]{1,4}| ?\d| ?[^\sA-Za-z\d]|[^\S\n]+|.", re.DOTALL)
+
+
+def _pieces(text: str) -> Iterator[str]:
+    for i, part in enumerate(_MARKER.split(text)):
+        if i % 2:
+            yield part
+        else:
+            yield from _PIECE.findall(part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +64,7 @@ def tokenize(text: str, *, add_bos: bool = False) -> list[Piece]:
     for /generate and /tokenize (`add_special_tokens`)."""
     pieces = [Piece(SPECIAL_IDS[BOS], BOS, 0, 0, True)] if add_bos else []
     offset = 0
-    for match in _PIECE.finditer(text):
-        piece = match.group()
+    for piece in _pieces(text):
         size = len(piece.encode())
         pieces.append(Piece(piece_id(piece), piece, offset, offset + size, piece in SPECIAL_IDS))
         offset += size
@@ -67,7 +72,7 @@ def tokenize(text: str, *, add_bos: bool = False) -> list[Piece]:
 
 
 def count_tokens(text: str, *, add_bos: bool = False) -> int:
-    return len(_PIECE.findall(text)) + (1 if add_bos else 0)
+    return sum(1 for _ in _pieces(text)) + (1 if add_bos else 0)
 
 
 def eos_piece() -> Piece:
