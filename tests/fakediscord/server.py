@@ -152,6 +152,7 @@ class FakeDiscord:
         self.channels: dict[int, ChannelRecord] = {}
         self.messages: dict[int, MessageRecord] = {}
         self.interactions: dict[int, InteractionRecord] = {}
+        self._by_token: dict[str, InteractionRecord] = {}
         self.global_commands: list[JSON] = []
         self.guild_commands: dict[int, list[JSON]] = {}
         self.requests: list[RequestRecord] = []
@@ -742,6 +743,7 @@ class FakeDiscord:
             source_message=source,
         )
         self.interactions[interaction.id] = interaction
+        self._by_token[interaction.token] = interaction
         payload = self._interaction_payload(interaction, locale, user_installed)
         self._dispatch(guild.id if guild else None, "INTERACTION_CREATE", 0, payload)
         await asyncio.sleep(0)
@@ -809,7 +811,7 @@ class FakeDiscord:
 
     def message_payload(self, message: MessageRecord) -> MessagePayload:
         mentions: list[UserWithMember] = [
-            cast(UserWithMember, self.users[u].to_payload())
+            cast("UserWithMember", self.users[u].to_payload())
             for u in message.mentioned_user_ids
             if u in self.users
         ]
@@ -1207,7 +1209,7 @@ class FakeDiscord:
             return payload
         stripped = dict(payload)
         stripped.update(content="", embeds=[], attachments=[], components=[])
-        return cast(MessagePayload, stripped)
+        return cast("MessagePayload", stripped)
 
     # ----------------------------------------------------------------- HTTP plumbing
 
@@ -1481,12 +1483,13 @@ class FakeDiscord:
     # ----------------------------------------------------------------- REST: interactions
 
     def _interaction_for_token(self, token: str) -> InteractionRecord:
-        for interaction in self.interactions.values():
-            if interaction.token == token:
-                if time.monotonic() - interaction.dispatched_at > self.interaction_token_ttl:
-                    raise DiscordError(401, 50027, "Invalid Webhook Token")
-                return interaction
-        raise DiscordError(401, 50027, "Invalid Webhook Token")
+        interaction = self._by_token.get(token)
+        if (
+            interaction is None
+            or time.monotonic() - interaction.dispatched_at > self.interaction_token_ttl
+        ):
+            raise DiscordError(401, 50027, "Invalid Webhook Token")
+        return interaction
 
     async def _callback(self, request: web.Request) -> web.Response:
         interaction = self.interactions.get(int(request.match_info["interaction_id"]))
@@ -1908,7 +1911,8 @@ class FakeDiscord:
         session.connection = connection
         for payload in session.replay_after(int(data.get("seq") or 0)):
             connection.send(payload)
-        session.dispatch("RESUMED", None)
+        # discord.types says None, but Discord sends an object and discord.py writes into it.
+        session.dispatch("RESUMED", {"_trace": ["fake-discord"]})
         self._changed()
         return session
 
