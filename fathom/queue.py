@@ -139,7 +139,10 @@ def stop_job(conn: redis.Redis, job_id: str) -> bool:
     if job is None or job.get_status() != JobStatus.STARTED:
         return False
     conn.set(keys.cancel_key(job_id), b"1", ex=keys.JOB_KEY_TTL_S)
-    send_stop_job_command(conn, job_id, serializer=JSONSerializer)
+    try:
+        send_stop_job_command(conn, job_id, serializer=JSONSerializer)
+    except InvalidJobOperation:  # it finished in the meantime
+        return False
     return True
 
 
