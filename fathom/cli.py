@@ -86,7 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fake_tgi.set_defaults(target="simulator.cli:run")
 
-    render = sub.add_parser("render", help="render LaTeX or a Markdown solution to images")
+    render = sub.add_parser(
+        "render",
+        help="render LaTeX or a Markdown solution to images",
+        description="Render one formula to a PNG (fathom render 'LATEX' -o out.png), or lay out "
+        "a Markdown + LaTeX solution as Discord messages (fathom render --markdown FILE --out "
+        "DIR: DIR gets the PNGs and messages.json).",
+    )
+    render.add_argument("latex", nargs="?", help="a formula (without $ delimiters)")
+    render.add_argument("-o", "--output", help="PNG file to write the formula to")
+    render.add_argument("--inline", action="store_true", help="render in inline (text) style")
+    render.add_argument("--markdown", metavar="FILE", help="a solution in Markdown + LaTeX")
+    render.add_argument("--out", metavar="DIR", help="directory for the laid-out solution")
+    render.add_argument(
+        "--answer", help="the final answer (default: the last \\boxed{} of the solution)"
+    )
+    render.add_argument("--reasoning", metavar="FILE", help="attach this reasoning as Markdown")
     render.set_defaults(target="worker.render.cli:run")
 
     bot = sub.add_parser("bot", help="run the Discord bot")

@@ -125,13 +125,16 @@ class MathJaxEngine:
             "fontFiles": font_files(),
         }
         self._kill()
-        self._proc = subprocess.Popen(
-            [node, "--max-old-space-size=512", str(SERVER_JS), json.dumps(config)],
-            cwd=SERVER_DIR,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
+        try:
+            self._proc = subprocess.Popen(
+                [node, "--max-old-space-size=512", str(SERVER_JS), json.dumps(config)],
+                cwd=SERVER_DIR,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            raise EngineUnavailable(f"cannot start node: {exc}") from exc
         self._buffer = b""
         self.starts += 1
 
