@@ -31,8 +31,7 @@ DEFAULT_RULES: dict[str, tuple[int, float]] = {
 DEFAULT_LIMIT = (50, 1.0)
 GLOBAL_LIMIT_PER_SECOND = 50
 # Parameters that make a separate bucket for the same route (Discord's "major parameters").
-MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id", "webhook_token")
-GLOBAL_EXEMPT_PREFIXES = ("POST /interactions/", "/webhooks/")
+MAJOR_PARAMETERS = ("channel_id", "guild_id", "webhook_id", "webhook_token", "interaction_id")
 
 
 @dataclass
@@ -105,7 +104,8 @@ class RateLimiter:
         if not self.enabled:
             return Verdict(True, {})
 
-        exempt = any(key.startswith(p) or p in key for p in GLOBAL_EXEMPT_PREFIXES)
+        # Interaction callbacks and interaction-token webhooks do not count towards the global limit.
+        exempt = route.startswith(("/interactions/", "/webhooks/"))
         if not exempt:
             if now - self.global_window_start >= 1.0:
                 self.global_window_start, self.global_count = now, 0

@@ -98,6 +98,8 @@ class UserRecord:
     username: str
     global_name: str | None = None
     bot: bool = False
+    accepts_dms: bool = True
+    """False: the bot's DMs to this user fail with 50007 (privacy settings, blocked bot)."""
 
     def to_payload(self) -> UserPayload:
         return {

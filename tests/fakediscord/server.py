@@ -58,6 +58,12 @@ from tests.fakediscord.records import (
     message_reference_payload,
     new_snowflake,
 )
+from tests.fakediscord.validation import (
+    FLAG_IS_COMPONENTS_V2,
+    FLAG_SUPPRESS_EMBEDS,
+    sendable_flags,
+    validate_message,
+)
 
 if TYPE_CHECKING:
     from discord.types.command import ApplicationCommand
@@ -79,11 +85,6 @@ if TYPE_CHECKING:
 
 
 API_PREFIX = "/api/v10"
-MAX_CONTENT = 2000
-MAX_EMBEDS = 10
-MAX_EMBED_DESCRIPTION = 4096
-MAX_EMBED_TOTAL = 6000
-MAX_FILES = 10
 DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024
 MAX_THREAD_NAME = 100
 POLL_INTERVAL = 0.05
@@ -900,7 +901,14 @@ class FakeDiscord:
         dispatch: bool = True,
     ) -> MessageRecord:
         """Validate a message body like Discord does, store the message, send MESSAGE_CREATE."""
-        self._validate_message_body(body, uploads, creating=True)
+        flags |= sendable_flags(body, interaction=interaction is not None)
+        validate_message(
+            body,
+            [len(u.data) for u in uploads.values()],
+            creating=True,
+            flags=flags,
+            attachment_limit=self.attachment_size_limit,
+        )
         reference = body.get("message_reference")
         if reference is not None:
             referenced = self.messages.get(int(reference.get("message_id") or 0))
@@ -923,7 +931,7 @@ class FakeDiscord:
             guild_id=channel.guild_id,
             author=author,
             type=message_type,
-            flags=flags | (int(body.get("flags") or 0) & (FLAG_EPHEMERAL | 4 | 4096 | 32768)),
+            flags=flags,
             tts=bool(body.get("tts")),
             reference=reference,
             nonce=body.get("nonce"),
@@ -1012,68 +1020,28 @@ class FakeDiscord:
             ):
                 message.mentioned_user_ids.append(replied.author.id)
 
-    def _validate_message_body(
-        self, body: JSON, uploads: Mapping[int, Upload], *, creating: bool
-    ) -> None:
-        content = body.get("content")
-        if content is not None and len(str(content)) > MAX_CONTENT:
-            raise DiscordError.form(
-                "content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
-            )
-        embeds = body.get("embeds") or []
-        if len(embeds) > MAX_EMBEDS:
-            raise DiscordError.form(
-                "embeds", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length."
-            )
-        total = 0
-        for embed in embeds:
-            description = str(embed.get("description") or "")
-            if len(description) > MAX_EMBED_DESCRIPTION:
-                raise DiscordError.form(
-                    "embeds.0.description",
-                    "BASE_TYPE_MAX_LENGTH",
-                    "Must be 4096 or fewer in length.",
-                )
-            total += len(description) + len(str(embed.get("title") or ""))
-            for embed_field in embed.get("fields") or []:
-                total += len(str(embed_field.get("name", ""))) + len(
-                    str(embed_field.get("value", ""))
-                )
-        if total > MAX_EMBED_TOTAL:
-            raise DiscordError.form(
-                "embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"
-            )
-        if len(uploads) > MAX_FILES:
-            raise DiscordError(400, 50035, "Invalid Form Body")
-        for upload in uploads.values():
-            if len(upload.data) > self.attachment_size_limit:
-                raise DiscordError(413, 40005, "Request entity too large")
-        for component in iter_components(list(body.get("components") or [])):
-            custom_id = component.get("custom_id")
-            if custom_id is not None and len(str(custom_id)) > 100:
-                raise DiscordError.form(
-                    "components", "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length."
-                )
-        if creating:
-            has_any = (
-                bool(content)
-                or embeds
-                or uploads
-                or body.get("components")
-                or body.get("sticker_ids")
-                or body.get("poll")
-            )
-            if not has_any:
-                raise DiscordError(400, 50006, "Cannot send an empty message")
-
     def _edit_message(
-        self, message: MessageRecord, body: JSON, uploads: Mapping[int, Upload]
+        self,
+        message: MessageRecord,
+        body: JSON,
+        uploads: Mapping[int, Upload],
+        *,
+        replacing_loading: bool = False,
     ) -> MessageRecord:
-        self._validate_message_body(body, uploads, creating=False)
-        if "flags" in body and body["flags"] is not None:
-            # Only SUPPRESS_EMBEDS can be toggled by an edit; LOADING ends with the first edit.
-            message.flags = (message.flags & ~4) | (int(body["flags"]) & 4)
-        message.flags &= ~FLAG_LOADING
+        """Apply an edit (or the followup that replaces a deferred "thinking…" message)."""
+        flags = message.flags & ~FLAG_LOADING
+        if body.get("flags") is not None:
+            # An edit toggles SUPPRESS_EMBEDS and may switch to components v2, never back.
+            flags = (flags & ~FLAG_SUPPRESS_EMBEDS) | sendable_flags(body, interaction=False)
+            flags |= message.flags & FLAG_IS_COMPONENTS_V2
+        validate_message(
+            body,
+            [len(u.data) for u in uploads.values()],
+            creating=replacing_loading,
+            flags=flags,
+            attachment_limit=self.attachment_size_limit,
+        )
+        message.flags = flags
         self._apply_body(message, body, uploads)
         message.edited_timestamp = iso_now()
         message.snapshot()
@@ -1631,8 +1599,7 @@ class FakeDiscord:
         original = interaction.original
         if original is not None and original.loading and not original.deleted:
             # The first followup after a deferral replaces the "thinking…" message.
-            self._validate_message_body(body, uploads, creating=True)
-            message = self._edit_message(original, body, uploads)
+            message = self._edit_message(original, body, uploads, replacing_loading=True)
             message.edited_timestamp = None
         else:
             channel = interaction.channel
@@ -1727,8 +1694,10 @@ class FakeDiscord:
                 channel, discord.Permissions(send_messages_in_threads=True, view_channel=True)
             )
             if channel.locked:
-                raise DiscordError(403, 50083, "Thread is archived")
+                raise DiscordError(403, 160005, "Thread is locked")
             channel.archived = False
+        elif channel.recipient is not None and not channel.recipient.accepts_dms:
+            raise DiscordError(403, 50007, "Cannot send messages to this user")
         else:
             self._bot_can(channel, discord.Permissions(send_messages=True, view_channel=True))
         uploads: Mapping[int, Upload] = request[UPLOADS_KEY]

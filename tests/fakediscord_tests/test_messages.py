@@ -1,0 +1,83 @@
+"""Discord's checks on messages, DM refusals, and many interactions at once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import discord
+import pytest
+from discord import app_commands
+
+from tests.fakediscord import FakeDiscord
+from tests.fakediscord.client import running
+
+
+def make_client() -> discord.Client:
+    return discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+
+
+async def test_message_limits_are_enforced_like_discord(fake_discord: FakeDiscord) -> None:
+    guild = fake_discord.create_guild()
+    channel = fake_discord.create_text_channel(guild)
+    student = fake_discord.create_user("student")
+    student.accepts_dms = False
+    client = make_client()
+    async with running(client, fake_discord):
+        text_channel = client.get_channel(channel.id)
+        assert isinstance(text_channel, discord.TextChannel)
+        with pytest.raises(discord.HTTPException) as too_long:
+            await text_channel.send("x" * 2001)
+        with pytest.raises(discord.HTTPException) as empty:
+            await text_channel.send(embeds=[])
+        view = discord.ui.LayoutView()
+        view.add_item(discord.ui.TextDisplay("y" * 4001))
+        with pytest.raises(discord.HTTPException) as v2_text:
+            await text_channel.send(view=view)
+        ok_view = discord.ui.LayoutView()
+        ok_view.add_item(discord.ui.TextDisplay("**Answer:** 42"))
+        sent = await text_channel.send(view=ok_view)
+        user = await client.fetch_user(student.id)
+        with pytest.raises(discord.Forbidden) as closed_dms:
+            await user.send("hello")
+
+    assert too_long.value.code == 50035
+    assert "content" in str(too_long.value)
+    assert empty.value.code == 50006
+    assert v2_text.value.code == 50035
+    assert closed_dms.value.code == 50007
+    [stored] = fake_discord.channel_messages(channel)
+    assert stored.id == sent.id
+    assert stored.flags & discord.MessageFlags(components_v2=True).value
+    assert stored.components[0]["content"] == "**Answer:** 42"
+
+
+async def test_many_interactions_at_once_are_all_acknowledged(fake_discord: FakeDiscord) -> None:
+    guild = fake_discord.create_guild()
+    channel = fake_discord.create_text_channel(guild)
+    students = [fake_discord.create_user(f"s{i}") for i in range(60)]
+    client = make_client()
+    tree = app_commands.CommandTree(client)
+
+    @tree.command(name="solve", description="Solve")
+    async def solve(interaction: discord.Interaction, question: str) -> None:
+        await interaction.response.defer(thinking=True)
+        await interaction.followup.send(f"queued {question}")
+
+    async with running(client, fake_discord):
+        await tree.sync()
+        interactions = await asyncio.gather(
+            *(
+                fake_discord.send_slash_command(
+                    "solve", user=s, channel=channel, options={"question": s.username}
+                )
+                for s in students
+            )
+        )
+        await fake_discord.wait_for(
+            lambda: all(len(i.responses) == 1 and not i.responses[0].loading for i in interactions)
+        )
+
+    assert all(i.acknowledged is not None for i in interactions)
+    assert max(i.ack_latency or 99 for i in interactions) < 3.0
+    assert fake_discord.self_inflicted_429s == 0
+    assert {i.responses[0].content for i in interactions} == {f"queued s{i}" for i in range(60)}
