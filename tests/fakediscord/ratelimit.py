@@ -104,7 +104,7 @@ class RateLimiter:
         if not self.enabled:
             return Verdict(True, {})
 
-        # Interaction callbacks and interaction-token webhooks do not count towards the global limit.
+        # Interaction callbacks and interaction-token webhooks are outside the global limit.
         exempt = route.startswith(("/interactions/", "/webhooks/"))
         if not exempt:
             if now - self.global_window_start >= 1.0:
