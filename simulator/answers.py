@@ -141,7 +141,7 @@ def _builtin_problems() -> list[Problem]:
 # --- completions ----------------------------------------------------------------------------
 
 _ASY = re.compile(r"\n*\[asy\].*?\[/asy\]\n*", re.DOTALL)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z$\\])")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z$\\])|\n\s*\n")
 
 _OPENERS = (
     "Okay, so I need to solve this problem: {q} Let me think about it step by step.",
@@ -185,7 +185,7 @@ def build_completion(
         note = (
             "(Note: this text comes from the Fathom TGI simulator, not from a language model. It"
             " has no solution for this question, so what follows is a canned solution to a"
-            f" different problem, {problem.unique_id}: {_shorten(problem.problem)})"
+            f" different problem, {problem.unique_id}: {_shorten(problem.problem, 120)})"
         )
         solution = (
             "*Simulated answer: this is the solution of a different problem, not of the"
@@ -207,7 +207,7 @@ def _reasoning(problem: Problem, rng: random.Random, budget: int) -> str:
     """Paragraphs walking through the solution's sentences with R1-like asides, repeated as
     re-checks until about `budget` tokens."""
     sentences = [s for s in _SENTENCE.split(_clean(problem.solution)) if s.strip()]
-    paragraphs = [rng.choice(_OPENERS).format(q=_shorten(problem.problem))]
+    paragraphs = [rng.choice(_OPENERS).format(q=_shorten(problem.problem, 150))]
     used = count_tokens(paragraphs[0])
     position = 0
     while used < budget:
@@ -216,8 +216,13 @@ def _reasoning(problem: Problem, rng: random.Random, budget: int) -> str:
         text = rng.choice(_CONNECTIVES) + sentence[:1].lower() + sentence[1:]
         if position % len(sentences) == 0 or rng.random() < 0.25:
             text += " " + rng.choice(_CHECKS)
+        size = count_tokens(text) + 1
+        if used + size - budget > budget - used:
+            # This paragraph would overshoot more than stopping short: close with a short one.
+            text = rng.choice(_CHECKS)
+            size = count_tokens(text) + 1
         paragraphs.append(text)
-        used += count_tokens(text) + 1
+        used += size
     return "\n\n".join(paragraphs)
 
 

@@ -190,3 +190,12 @@ async def test_tokenize_matches_usage_counts(fake_tgi: SimulatorServer) -> None:
     assert raw[0]["text"] == "<｜begin▁of▁sentence｜>"  # /tokenize adds BOS, as TGI does
     assert "".join(token["text"] for token in raw[1:]) == "x^2 + 1 = 0"
     assert [(t["start"], t["stop"]) for t in raw[1:3]] == [(0, 1), (1, 2)]
+
+
+async def test_stop_sequence_ends_the_answer_there(fake_tgi: SimulatorServer) -> None:
+    client = AsyncInferenceClient(base_url=fake_tgi.url, timeout=10)
+    out = await client.chat_completion(user(QUESTION), stop=["</think>"], seed=1)
+    content = out.choices[0].message.content
+    assert content is not None
+    assert content.endswith("</think>")  # TGI keeps the stop sequence in the text
+    assert out.choices[0].finish_reason == "stop_sequence"
