@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,10 @@ def test_mathjax_handles_environments_and_model_spellings(mathjax_engine: MathJa
 
 def test_paragraph_wraps_prose_and_math_into_one_picture(mathjax_engine: MathJaxEngine) -> None:
     words = "word " * 60
-    pieces = [{"text": f"So {words}the answer is ", "bold": False}, {"tex": r"\frac{1}{2}"}]
+    pieces: list[dict[str, Any]] = [
+        {"text": f"So {words}the answer is ", "bold": False},
+        {"tex": r"\frac{1}{2}"},
+    ]
     img = image(mathjax_engine.paragraph(pieces))
     width_limit = STYLE.paragraph_width_em * STYLE.em_px * STYLE.scale
     assert img.width <= width_limit + 2 * STYLE.em_px * STYLE.scale

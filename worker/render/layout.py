@@ -128,21 +128,26 @@ def _units(segments: list[Segment], renderer: Renderer, stats: LayoutStats) -> l
         units.append(_line_unit(line, renderer, stats))
         line.clear()
 
+    after_block = False
     for seg in segments:
         if isinstance(seg, Prose):
             parts = seg.text.split("\n")
             for k, part in enumerate(parts):
-                if k:
+                # The newline right after a block only ends the block's own line.
+                if k and not (k == 1 and after_block and not line):
                     end_line()
                 if part:
                     line.append(Prose(part))
+            after_block = False
         elif isinstance(seg, Math) and not seg.display:
             line.append(seg)
+            after_block = False
         else:
             if any(not isinstance(p, Prose) or p.text.strip() for p in line):
                 end_line()
             line.clear()
             units.append(_block_unit(seg, renderer, stats))
+            after_block = True
     if line:
         end_line()
     return units
@@ -150,7 +155,7 @@ def _units(segments: list[Segment], renderer: Renderer, stats: LayoutStats) -> l
 
 def _block_unit(seg: Segment, renderer: Renderer, stats: LayoutStats) -> _Unit:
     if isinstance(seg, CodeBlock):
-        return _Text(seg.text.rstrip("\n"), code=True)
+        return _Text(_closed_fence(seg.text.rstrip("\n")), code=True)
     if isinstance(seg, Diagram):
         stats.diagrams += 1
         return _Text(DIAGRAM_NOTE)
@@ -165,6 +170,16 @@ def _block_unit(seg: Segment, renderer: Renderer, stats: LayoutStats) -> _Unit:
         return _Text(escape_markdown(shown.text))
     stats.source_fallback += 1
     return _Text(shown.text, code=True)
+
+
+def _closed_fence(block: str) -> str:
+    """The code block with its closing fence (a model's output may stop inside one)."""
+    lines = block.split("\n")
+    fence = re.match(r"\s*(`{3,}|~{3,})", lines[0])
+    closer = fence.group(1) if fence else "```"
+    if len(lines) > 1 and lines[-1].strip().startswith(closer):
+        return block
+    return f"{block}\n{closer}"
 
 
 def _line_unit(line: list[Prose | Math], renderer: Renderer, stats: LayoutStats) -> _Unit:
