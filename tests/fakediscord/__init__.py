@@ -1,4 +1,24 @@
-"""A fake Discord (REST v10 + gateway) for running the real discord.py client in tests."""
+"""A fake Discord (REST v10 + gateway) for running the real discord.py client in tests.
+
+Usage (pytest-asyncio, everything in the test's event loop)::
+
+    async def test_solve(fake_discord: FakeDiscord) -> None:      # fixture in tests/conftest.py
+        guild = fake_discord.create_guild("Study")
+        channel = fake_discord.create_text_channel(guild, "math")
+        student = fake_discord.create_user("student")
+        fake_discord.add_member(guild, student)
+        client = discord.Client(intents=..., guild_ready_timeout=0.05)  # built after the fixture
+        async with running(client, fake_discord):                  # tests.fakediscord.client
+            await tree.sync()
+            ix = await fake_discord.send_slash_command(
+                "solve", user=student, channel=channel, options={"question": "1+1"})
+            await fake_discord.wait_for_ack(ix)
+            [reply] = await fake_discord.wait_for_responses(ix)
+        assert reply.allowed_mentions == {"parse": []}
+
+A bot in another process: pass `fake_discord.env()` (FATHOM_DISCORD_API_URL,
+FATHOM_DISCORD_GATEWAY_URL, FATHOM_DISCORD_TOKEN) to it.
+"""
 
 from tests.fakediscord.errors import DiscordError
 from tests.fakediscord.records import (

@@ -81,3 +81,32 @@ async def test_many_interactions_at_once_are_all_acknowledged(fake_discord: Fake
     assert max(i.ack_latency or 99 for i in interactions) < 3.0
     assert fake_discord.self_inflicted_429s == 0
     assert {i.responses[0].content for i in interactions} == {f"queued s{i}" for i in range(60)}
+
+
+async def test_history_fetch_and_delete(fake_discord: FakeDiscord) -> None:
+    guild = fake_discord.create_guild()
+    channel = fake_discord.create_text_channel(guild)
+    student = fake_discord.create_user("student")
+    fake_discord.add_member(guild, student)
+    client = make_client()
+    deleted: list[int] = []
+
+    @client.event
+    async def on_raw_message_delete(event: discord.RawMessageDeleteEvent) -> None:
+        deleted.append(event.message_id)
+
+    async with running(client, fake_discord):
+        text_channel = client.get_channel(channel.id)
+        assert isinstance(text_channel, discord.TextChannel)
+        first = await fake_discord.send_message(student, channel, "first")
+        second = await text_channel.send("second")
+        history = [m.id async for m in text_channel.history(limit=10)]
+        fetched = await text_channel.fetch_message(first.id)
+        await second.delete()
+        await fake_discord.wait_for(lambda: deleted)
+
+    assert history == [second.id, first.id]  # newest first
+    assert fetched.author.id == student.id
+    assert deleted == [second.id]
+    assert fake_discord.messages[second.id].deleted
+    assert [m.id for m in fake_discord.channel_messages(channel)] == [first.id]
