@@ -28,21 +28,32 @@ Wire behaviour copied from TGI's router (v3.3.7 source), not from the docs:
   TGI), also while generation stalls: a stalled TGI still sends these, so a client's per-read
   timeout longer than 15 s never fires on a stall.
 - A client that disconnects frees its slot at once: generation for it stops.
+- Stop sequences end the text only where it ends with them, and stay in the text; the token
+  budget is checked first, so a budget reached on EOS finishes as "length".
+
+What huggingface_hub 2.4 raises against it (as against TGI): an in-stream chat error ->
+`UnknownError` (message holds the error dict; overload says "overloaded"); non-stream chat
+errors -> `HfHubHTTPError` (`.response.status_code` 429/422); text_generation ->
+`OverloadedError`/`ValidationError`/`GenerationError`; a cut connection ->
+`httpx2.RemoteProtocolError`; a silent stream past the client's timeout -> `httpx2.ReadTimeout`
+(raw, not InferenceTimeoutError); nothing listening -> `httpx2.ConnectError`.
 
 Use from tests (a background thread, a free loopback port):
 
-    from simulator.server import SimulatorConfig, SimulatorServer
+    from simulator.server import SimulatorServer, fast_config
 
-    with SimulatorServer(SimulatorConfig(tokens_per_s=5000, completion_tokens=80)) as sim:
+    with SimulatorServer(fast_config(completion_tokens=200)) as sim:
         client = AsyncInferenceClient(base_url=sim.url)
         ...
         sim.config.drop_after_tokens = 5     # config fields are read per request: flip faults
         sim.config.fault_requests = 1        # ...for the next request only
         sim.set_loading(True)                # stop listening: connection refused
-        sim.wait_until(lambda s: s.active_requests == 0)
+        await sim.wait_until_async(lambda s: s.active_requests == 0)   # counters: sim.stats
 
-`tests/conftest.py` has a `fake_tgi` fixture yielding a started fast server. From a shell:
-`fathom fake-tgi --port 8080 --tokens-per-s 40 --speed 10` (see `fathom fake-tgi --help`).
+`tests/conftest.py` has a `fake_tgi` fixture yielding a started `fast_config()` server. From a
+shell: `fathom fake-tgi --port 8080 --tokens-per-s 40 --speed 10` (`fathom fake-tgi --help`).
+Time compression (`speed`) scales the simulated GPU (rates, ttft), not the fault delays
+(`stall_s`, `loading_s`) nor keep-alives.
 """
 
 from __future__ import annotations
@@ -794,24 +805,22 @@ class Simulator:
             seed=seed if sampling else 0,
             target_tokens=cfg.completion_tokens,
         )
+        # TGI's StoppingCriteria, in its order: the token budget first (even on EOS), then
+        # EOS, then a stop sequence at the very end of the text.
         pieces: list[Piece] = []
         generated = ""
         finish: Literal["length", "eos_token", "stop_sequence"] = "eos_token"
-        for piece in tokenize(completion.text):
+        for piece in [*tokenize(completion.text), eos_piece()]:
+            pieces.append(piece)
             if len(pieces) >= max_new:
                 finish = "length"
                 break
-            pieces.append(piece)
+            if piece.special:
+                break
             generated += piece.text
-            tail = generated[-(len(piece.text) + max((len(s) for s in p.stop), default=0)) :]
-            if any(stop and stop in tail for stop in p.stop):
+            if any(stop and generated.endswith(stop) for stop in p.stop):
                 finish = "stop_sequence"
                 break
-        else:
-            if len(pieces) >= max_new:
-                finish = "length"
-            else:
-                pieces.append(eos_piece())
         rng = random.Random(seed)
         logprobs = [round(-(rng.random() ** 3) * 2.0, 4) for _ in pieces]
         return _Plan(pieces, logprobs, finish, seed if sampling else None, input_length)
