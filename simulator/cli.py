@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 
 from pydantic import ValidationError
 
@@ -53,5 +54,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"fathom fake-tgi: invalid option: {err}")
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, args.host, args.port))
+        asyncio.run(_serve_until_signalled(config, args.host, args.port))
     return 0
+
+
+async def _serve_until_signalled(config: SimulatorConfig, host: str, port: int) -> None:
+    """Serve until SIGTERM (docker stop) or SIGINT, then shut down cleanly."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await serve(config, host, port)

@@ -430,6 +430,8 @@ class Simulator:
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         body = await _parse(request, ChatRequest)
+        # TGI counts a chat request twice: in the chat handler and in the generate one below it.
+        self.metrics.count("tgi_request_count")
         self.metrics.count("tgi_request_count")
         if body.tools or body.response_format is not None:
             return _error_response(

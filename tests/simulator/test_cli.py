@@ -36,6 +36,7 @@ def test_fake_tgi_command_serves_health_and_says_it_is_a_simulator() -> None:
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0  # SIGTERM shuts it down cleanly
     assert "SIMULATOR, not a model" in output
 
 
