@@ -3,7 +3,13 @@ real huggingface_hub client and the TGI simulator (the `fake_tgi` fixture)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,3 +86,33 @@ def events(conn: redis.Redis, job_id: str) -> list[ProgressEvent]:
         for _id, fields in entries
         if fields is not None
     ]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def worker_pool(tmp_path: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`fathom worker ARGS` in a subprocess (the environment carries the test's settings)."""
+    log = (tmp_path / "pool.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fathom.cli", "worker", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()

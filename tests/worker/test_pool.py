@@ -8,9 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,39 +20,9 @@ from fathom.events import load_result
 from fathom.queue import enqueue_solve, fetch_job, solve_workers, stop_job
 from fathom.settings import Settings
 from simulator.server import SimulatorServer
-from tests.worker.conftest import Configure, events
+from tests.worker.conftest import Configure, events, wait_for, worker_pool
 
 QUESTION = "What is the sum of the first 100 positive integers?"
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-@contextmanager
-def worker_pool(tmp_path: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`fathom worker ARGS` in a subprocess (the environment carries the test's settings)."""
-    log = (tmp_path / "pool.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fathom.cli", "worker", *args],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
 
 
 def children(pid: int) -> list[int]:
