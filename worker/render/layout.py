@@ -295,7 +295,7 @@ def _stack(pngs: list[bytes]) -> list[bytes]:
             sheet.paste(img.convert("RGB"), (0, y))
             y += img.height
         buf = io.BytesIO()
-        sheet.save(buf, format="PNG", optimize=True)
+        sheet.save(buf, format="PNG", compress_level=6)
         out.append(buf.getvalue())
     return out
 

@@ -177,5 +177,5 @@ def _paint(lines: list[Image.Image], framed: bool, emphasis: bool, centred: bool
             (1, 1, width - 2, height - 2), radius=8, outline=STYLE.accent, width=3
         )
     out = io.BytesIO()
-    plate.save(out, format="PNG", optimize=True)
+    plate.save(out, format="PNG", compress_level=6)
     return out.getvalue()

@@ -82,6 +82,7 @@ SYMBOLS = {
     "dotsc": "…",
     "dotsb": "⋯",
     "%": "%",
+    "$": "$",
     "#": "#",
     "&": "&",
     "_": "_",
@@ -106,6 +107,8 @@ BINARY = {
     "oplus": "⊕",
     "wedge": "∧",
     "vee": "∨",
+    "bullet": "•",
+    "star": "⋆",
 }
 RELATIONS = {
     "le": "≤",
@@ -129,6 +132,8 @@ RELATIONS = {
     "implies": "⟹",
     "Leftrightarrow": "⇔",
     "iff": "⟺",
+    "Longrightarrow": "⟹",
+    "longrightarrow": "⟶",
     "mapsto": "↦",
     "in": "∈",
     "notin": "∉",
@@ -159,7 +164,7 @@ BLACKBOARD = {"R": "ℝ", "N": "ℕ", "Z": "ℤ", "Q": "ℚ", "C": "ℂ"}
 SPACES = {",", ";", ":", " ", "quad", "qquad", "enspace", "thinspace", "medspace"}
 IGNORED = {"displaystyle", "textstyle", "!", "left.", "right.", "limits", "nolimits"}
 
-SUPERSCRIPT = dict(zip("0123456789+-−=()nijkmxyt", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿⁱʲᵏᵐˣʸᵗ", strict=True))
+SUPERSCRIPT = dict(zip("0123456789+-−=()nijkmxythsdr", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿⁱʲᵏᵐˣʸᵗʰˢᵈʳ", strict=True))
 SUBSCRIPT = dict(
     zip("0123456789+-−=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", strict=True)
 )
@@ -268,7 +273,7 @@ class _Parser:
 
     def item(self) -> list[_Tok]:
         tok = self.take()
-        if tok.isdigit() or tok == ".":
+        if tok.isdigit() or (tok == "." and (self._next_raw() or "").isdigit()):
             text = tok
             while (nxt := self._next_raw()) is not None and (nxt.isdigit() or nxt == "."):
                 text += nxt
@@ -280,7 +285,7 @@ class _Parser:
             return [_Tok("bin", "−" if tok == "-" else "+")]
         if tok in "=<>":
             return [_Tok("rel", tok)]
-        if tok in ",;":
+        if tok in ",;.":
             return [_Tok("punct", tok)]
         if tok in ("!", "'"):
             return [_Tok("atom", "!" if tok == "!" else "′")]
@@ -330,7 +335,7 @@ class _Parser:
             raise NotExact(f"delimiter {delim}")
         if name in FUNCTIONS:
             return [_Tok("word", name)]
-        if name in ("text", "mathrm", "textrm", "mbox", "operatorname"):
+        if name in ("text", "mathrm", "textrm", "mbox", "operatorname", "textit", "emph"):
             text = self.raw_group()
             if not text.strip():
                 return [_Tok("space", " ")]
