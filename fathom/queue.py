@@ -6,7 +6,6 @@ their dotted paths, and every argument crosses Redis as JSON (RQ's JSONSerialize
 
 from __future__ import annotations
 
-import time
 import uuid
 from enum import StrEnum
 
@@ -144,15 +143,3 @@ def stop_job(conn: redis.Redis, job_id: str) -> bool:
     except InvalidJobOperation:  # it finished in the meantime
         return False
     return True
-
-
-def wait_for_outcome(
-    conn: redis.Redis, job_id: str, timeout_s: float, poll_s: float = 0.2
-) -> SolveResult | None:
-    """Block until the job's result is stored (or timeout_s passes, then None)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = load_result(conn, job_id)
-        if result is not None or time.monotonic() >= deadline:
-            return result
-        time.sleep(poll_s)
