@@ -29,7 +29,7 @@ class FathomBot(commands.Bot):
     tracker: Tracker
     asker: Asker
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, guild_ready_timeout: float = 2.0) -> None:
         intents = discord.Intents.default()
         intents.message_content = settings.discord_message_content_intent
         super().__init__(
@@ -37,6 +37,7 @@ class FathomBot(commands.Bot):
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            guild_ready_timeout=guild_ready_timeout,
         )
         self.settings = settings
 

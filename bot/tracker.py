@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import math
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ class Tracker:
                 message_interval_s=settings.status_edit_interval_s,
                 channel_interval_s=settings.channel_edit_interval_s,
                 edits_per_s=settings.bot_edits_per_s,
+                burst=max(1, math.ceil(settings.bot_edits_per_s)),
             )
         )
         self.workers = settings.workers
@@ -178,6 +180,12 @@ class Tracker:
             except _TRANSIENT as exc:
                 log.warning("events stream unavailable (%s); retrying", exc)
                 await asyncio.sleep(1.0)
+            except redis.exceptions.ResponseError as exc:
+                # The stream or the group was deleted under us (NOGROUP, UNBLOCKED): make them
+                # again and go on; promises are reconciled against stored results anyway.
+                log.warning("events stream reset (%s); recreating the consumer group", exc)
+                await asyncio.sleep(0.1)
+                await self.store.ensure_group()
 
     async def _handle(self, entries: list[StreamEntry]) -> None:
         acks: list[bytes] = []

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     """Least time between two accepted questions of one user."""
     status_edit_interval_s: float = Field(2.0, gt=0.0)
     """Least time between two progress edits of one status message."""
-    channel_edit_interval_s: float = Field(1.0, ge=0.0)
+    channel_edit_interval_s: float = Field(1.25, ge=0.0)
     """Least time between two progress edits in one channel (Discord limits edits per channel)."""
     bot_edits_per_s: float = Field(5.0, gt=0.0)
     """Bot-wide budget of progress edits per second, however many jobs run."""

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.logic.compose import REASONING_FILE, SIMULATED_NOTE, compose, final_answer_line
+from bot.logic.naming import message_nonce, quote, status_header, thread_name
+from bot.logic.outcome import final_status, outcome_text
+from fathom.contract import (
+    Failure,
+    FailureCode,
+    MessagePayload,
+    SolveResult,
+    SolveStatus,
+    Timings,
+)
+
+
+def result(status: SolveStatus, **fields: object) -> SolveResult:
+    return SolveResult.model_validate(
+        {"job_id": "j1", "status": status, "question": "1+1?", **fields}
+    )
+
+
+def failed(code: FailureCode, message: str = "detail") -> SolveResult:
+    return result(SolveStatus.FAILED, failure=Failure(code=code, message=message))
+
+
+@pytest.mark.parametrize(
+    ("res", "words"),
+    [
+        (result(SolveStatus.TRUNCATED, budget_tokens=16000), ["16,000-token", "partial"]),
+        (failed(FailureCode.MODEL_UNREACHABLE), ["isn't reachable"]),
+        (failed(FailureCode.OVERLOADED), ["overloaded", "retry"]),
+        (result(SolveStatus.CANCELLED), ["Cancelled"]),
+        (failed(FailureCode.RENDER_FAILED), ["plain text"]),
+        (failed(FailureCode.QUESTION_TOO_LONG, "needs 20,000 tokens"), ["too long", "20,000"]),
+        (result(SolveStatus.NO_ANSWER), ["didn't give a final boxed answer"]),
+    ],
+)
+def test_each_outcome_is_specific(res: SolveResult, words: list[str]) -> None:
+    text = outcome_text(res)
+    for word in words:
+        assert word in text
+
+
+def test_final_status_says_where_and_how_long() -> None:
+    res = result(SolveStatus.SOLVED, timings=Timings(total_s=75.0))
+    assert final_status(res, where="in the thread") == (
+        "✅ Solved after 1:15 — the solution is in the thread."
+    )
+    assert "Not solved" in final_status(failed(FailureCode.OVERLOADED), where="below")
+
+
+def test_a_rendered_solution_is_its_layout_with_buttons_on_the_last() -> None:
+    res = result(SolveStatus.SOLVED, solution="x", answer="2", reasoning="r", rendered=True)
+    layout = [
+        MessagePayload(content="Step 1", files=["f1.png"]),
+        MessagePayload(content="**Final answer:** 2", files=["answer.png"]),
+    ]
+    messages = compose(res, layout, attach_reasoning=False)
+    assert [m.content for m in messages] == ["Step 1", "**Final answer:** 2"]
+    assert messages[0].files == ("f1.png",)
+    assert messages[0].buttons == ()
+    assert messages[1].buttons == ("reasoning", "again")
+
+
+def test_reasoning_already_in_the_layout_is_not_attached_twice() -> None:
+    res = result(SolveStatus.SOLVED, solution="x", reasoning="r", rendered=True)
+    layout = [MessagePayload(content="S", files=["answer.png", REASONING_FILE])]
+    messages = compose(res, layout, attach_reasoning=True)
+    assert messages[-1].files == ("answer.png", REASONING_FILE)
+    assert messages[-1].buttons == ("again",)
+
+
+def test_plain_text_when_not_rendered_marks_the_final_answer() -> None:
+    res = result(SolveStatus.SOLVED, solution="We add.\n\nSo $1+1=2$.", answer="2", reasoning="r")
+    messages = compose(res, None, attach_reasoning=True)
+    assert len(messages) == 1
+    assert messages[0].content.endswith("**Final answer:** `2`")
+    assert messages[0].files == (REASONING_FILE,)
+    assert messages[0].buttons == ("again",)
+
+
+def test_a_render_failure_says_so_then_gives_the_plain_solution() -> None:
+    res = result(
+        SolveStatus.FAILED,
+        solution="The work.",
+        failure=Failure(code=FailureCode.RENDER_FAILED, message="m"),
+    )
+    messages = compose(res, None, attach_reasoning=False)
+    assert "plain text" in messages[0].content
+    assert messages[1].content == "The work."
+
+
+def test_truncated_is_one_message_with_the_reasoning_button() -> None:
+    res = result(SolveStatus.TRUNCATED, reasoning="Let me think" * 100)
+    [message] = compose(res, None, attach_reasoning=False)
+    assert "budget" in message.content
+    assert message.buttons == ("reasoning", "again")
+
+
+def test_too_long_offers_no_solve_again() -> None:
+    [message] = compose(failed(FailureCode.QUESTION_TOO_LONG), None, attach_reasoning=False)
+    assert message.buttons == ()
+
+
+def test_a_simulated_answer_says_so() -> None:
+    res = result(SolveStatus.SOLVED, solution="S", answer="1", simulated=True)
+    assert compose(res, None, attach_reasoning=False)[-1].content.endswith(SIMULATED_NOTE)
+
+
+def test_final_answer_line_survives_backticks() -> None:
+    assert final_answer_line("a`b") == "**Final answer:** `` a`b ``"
+
+
+def test_thread_name_is_short_and_plain() -> None:
+    assert thread_name("**Solve** `x^2 = 4`") == "Solve x^2 = 4"
+    long = thread_name("word " * 50)
+    assert len(long) <= 100
+    assert long.endswith("…")
+    assert thread_name("```\n```") == "Question"
+
+
+def test_nonce_is_stable_and_short() -> None:
+    assert message_nonce("job", 1) == message_nonce("job", 1)
+    assert message_nonce("job", 1) != message_nonce("job", 2)
+    assert len(message_nonce("x" * 64, 9)) <= 25
+
+
+def test_status_header_quotes_the_question() -> None:
+    header = status_header("line1\nline2", 42, public=True)
+    assert header == "**<@42> asked:**\n> line1\n> line2"
+    assert len(quote("y" * 1000)) <= 302
