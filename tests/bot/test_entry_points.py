@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import redis
 
 from fathom import keys
@@ -45,7 +47,7 @@ async def test_a_plain_dm_is_a_question_answered_as_a_reply_chain(
     messages = world.posts(dm)
     assert status.reference is not None
     assert int(status.reference["message_id"]) == asked.id
-    for earlier, later in zip(messages, messages[1:], strict=False):
+    for earlier, later in itertools.pairwise(messages):
         assert later.reference is not None
         assert int(later.reference["message_id"]) == earlier.id
     assert end is messages[-1]
