@@ -130,8 +130,15 @@ class World:
             if m.author.id == self.fake.bot_user.id
         ]
 
-    async def wait(self, predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-        return await self.fake.wait_for(predicate, timeout, what)
+    async def wait(self, predicate: Callable[[], Any], what: str, within: float = 20.0) -> Any:
+        return await self.fake.wait_for(predicate, within, what)
+
+    async def thread(self) -> ChannelRecord:
+        """The (first) thread the bot made in the channel."""
+        found: ChannelRecord = await self.wait(
+            lambda: next(iter(self.fake.threads_of(self.channel)), None), "a thread"
+        )
+        return found
 
 
 @pytest.fixture

@@ -93,9 +93,7 @@ async def test_context_menu_solves_the_message(world: World, workers: ThreadWork
             "Solve with Fathom", user=world.student, target=problem
         )
         await fake.wait_for_ack(interaction)
-        thread = await world.wait(
-            lambda: next(iter(fake.threads_of(world.channel)), None), "thread"
-        )
+        thread = await world.thread()
         await world.wait(lambda: solution_end(world, thread.id), "the solution")
     status = world.posts(world.channel)[0]
     assert status.reference is not None
@@ -112,9 +110,7 @@ async def test_a_follow_up_in_the_thread_carries_the_question_and_solution(
         await fake.send_slash_command(
             "solve", user=world.student, channel=world.channel, options={"question": "1+2?"}
         )
-        thread = await world.wait(
-            lambda: next(iter(fake.threads_of(world.channel)), None), "thread"
-        )
+        thread = await world.thread()
         await world.wait(lambda: solution_end(world, thread.id), "the first solution")
         await world.wait(lambda: bot.tracker.jobs == {}, "the first job settled")
         # Someone else's message in the thread is not a follow-up.
@@ -151,9 +147,7 @@ async def test_solve_again_is_a_new_sample_in_the_same_thread(
         await fake.send_slash_command(
             "solve", user=world.student, channel=world.channel, options={"question": "5*5?"}
         )
-        thread = await world.wait(
-            lambda: next(iter(fake.threads_of(world.channel)), None), "thread"
-        )
+        thread = await world.thread()
         end = await world.wait(lambda: solution_end(world, thread.id), "the solution")
         await world.wait(lambda: bot.tracker.jobs == {}, "the first job settled")
         again = next(c for c in end.custom_ids() if c.startswith("fathom:again:"))

@@ -25,9 +25,7 @@ async def test_solve_in_a_channel_threads_progress_and_delivers_images(
             options={"question": "What is $1+1$? @everyone <@&1>"},
         )
         ack = await fake.wait_for_ack(interaction)
-        thread = await world.wait(
-            lambda: next(iter(fake.threads_of(world.channel)), None), "thread"
-        )
+        thread = await world.thread()
         final = await world.wait(
             lambda: next((m for m in world.posts(thread) if has_button(m, "fathom:again:")), None),
             "the solution's last message",
