@@ -447,7 +447,15 @@ class ChannelRecord:
         return self.thread_channel_payload() if self.is_thread else self.text_channel_payload()
 
     def interaction_dm_payload(self) -> InteractionDMChannel:
-        return {"id": str(self.id), "type": DM, "name": "", "last_message_id": self.last_message_id}
+        payload: InteractionDMChannel = {
+            "id": str(self.id),
+            "type": DM,
+            "name": "",
+            "last_message_id": self.last_message_id,
+        }
+        if self.recipient is not None:
+            payload["recipients"] = [self.recipient.to_partial()]
+        return payload
 
     def dm_payload(self) -> DMChannelPayload:
         assert self.recipient is not None
