@@ -10,7 +10,7 @@ import pytest
 from tests.render.conftest import count_near, image
 from worker.render.chain import Engine, Picture, RenderCache, Renderer, TextForm
 from worker.render.errors import EngineUnavailable, RenderError
-from worker.render.mathjax import MathJaxEngine
+from worker.render.mathjax import MathJaxEngine, compatible
 from worker.render.mpl import MatplotlibEngine
 from worker.render.style import STYLE
 
@@ -222,3 +222,33 @@ def test_cache_is_bounded() -> None:
     assert cache.get("0") == (False, None)
     cache.put("big", Picture(b"x" * 20_000, "test", 1, 1))
     assert len(cache) == 0
+
+
+def test_array_column_spacing_is_dropped_for_mathjax(mathjax_engine: MathJaxEngine) -> None:
+    tex = r"\begin{array}{@{}c@{\;}c@{}c} & 6_8 \\ \times & 7_8 \end{array}"
+    assert compatible(tex) == r"\begin{array}{ccc} & 6_8 \\ \times & 7_8 \end{array}"
+    assert image(mathjax_engine.formula(tex, display=True)).width > 20
+
+
+def test_a_forked_copy_starts_its_own_node_process(mathjax_engine: MathJaxEngine) -> None:
+    import os
+
+    mathjax_engine.formula("x", display=True)
+    parent_proc = mathjax_engine._proc
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: render, report whether it used its own process, exit at once
+        try:
+            ok = mathjax_engine.formula("y", display=True).startswith(b"\x89PNG")
+            own = mathjax_engine._proc is not parent_proc
+            os.write(write_end, b"1" if ok and own else b"0")
+            mathjax_engine.close()
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    assert os.read(read_end, 1) == b"1"
+    os.close(read_end)
+    # The parent's process was left alone and still answers.
+    assert mathjax_engine._proc is parent_proc
+    assert mathjax_engine.formula("z", display=True).startswith(b"\x89PNG")

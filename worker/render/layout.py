@@ -88,7 +88,8 @@ def layout_solution(
     answer_text = ""
     if answer is not None and answer.strip():
         answer_text = _answer_line(answer.strip())
-        shown = renderer.formula(f"\\boxed{{{answer.strip()}}}", display=True, emphasis=True)
+        boxed = f"\\large\\boxed{{{answer.strip()}}}"  # a size up from the solution's math
+        shown = renderer.formula(boxed, display=True, emphasis=True)
         if isinstance(shown, Picture):
             files[ANSWER_FILE] = shown.png
             answer_files.append(ANSWER_FILE)

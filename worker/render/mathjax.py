@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import selectors
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from typing import Any
 
 from worker.render.errors import EngineUnavailable, RenderError
 from worker.render.style import STYLE
+from worker.render.texutil import brace_end
 
 SERVER_DIR = Path(__file__).resolve().parent / "mathjax"
 SERVER_JS = SERVER_DIR / "server.js"
@@ -50,6 +52,20 @@ def installed() -> bool:
     )
 
 
+_ARRAY_SPEC = re.compile(r"\\begin\{array\}\s*(?=\{)")
+_AT_SPACING = re.compile(r"@\{[^{}]*\}")
+
+
+def compatible(tex: str) -> str:
+    """Drop what MathJax 3 rejects but only tunes spacing: `@{...}` in array column specs
+    (MATH-500's long-arithmetic layouts use them)."""
+    for m in reversed(list(_ARRAY_SPEC.finditer(tex))):
+        end = brace_end(tex, m.end())
+        if end != -1:
+            tex = tex[: m.end()] + _AT_SPACING.sub("", tex[m.end() : end]) + tex[end:]
+    return tex
+
+
 class MathJaxEngine:
     name = "mathjax"
 
@@ -60,14 +76,19 @@ class MathJaxEngine:
         self._buffer = b""
         self._next_id = 0
         self._lock = threading.Lock()
+        self._owner_pid = os.getpid()
+        """The process that started the child: a forked copy (an RQ work horse) starts its own
+        rather than talk over pipes its parent also uses."""
         self.starts = 0
         """Child processes started so far (a timeout or crash starts a new one)."""
 
     # --- public -------------------------------------------------------------------------------
     def formula(self, tex: str, display: bool, emphasis: bool = False) -> bytes:
-        return self._png({"op": "formula", "tex": tex, "display": display, "emphasis": emphasis})
+        request = {"op": "formula", "tex": compatible(tex), "display": display}
+        return self._png({**request, "emphasis": emphasis})
 
     def paragraph(self, pieces: list[dict[str, Any]]) -> bytes:
+        pieces = [{**p, "tex": compatible(p["tex"])} if "tex" in p else p for p in pieces]
         return self._png({"op": "paragraph", "pieces": pieces})
 
     def close(self) -> None:
@@ -84,6 +105,8 @@ class MathJaxEngine:
         return png
 
     def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._proc is not None and self._owner_pid != os.getpid():
+            self._disown()
         fresh = self._proc is None or self._proc.poll() is not None
         if fresh:
             self._start()
@@ -136,6 +159,7 @@ class MathJaxEngine:
         except OSError as exc:
             raise EngineUnavailable(f"cannot start node: {exc}") from exc
         self._buffer = b""
+        self._owner_pid = os.getpid()
         self.starts += 1
 
     def _read_line(self, deadline: float) -> bytes:
@@ -157,6 +181,15 @@ class MathJaxEngine:
                 self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
+
+    def _disown(self) -> None:
+        """Forget a child inherited through fork without killing it (it is the parent's)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    stream.close()
+        self._buffer = b""
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None

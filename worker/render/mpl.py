@@ -29,7 +29,13 @@ ROW_ENV = re.compile(r"\\begin\{(?:" + "|".join(ROW_ENVIRONMENTS) + r")\*?\}(?:\
 ROW_ENV_END = re.compile(r"\\end\{(?:" + "|".join(ROW_ENVIRONMENTS) + r")\*?\}")
 
 _SIMPLE_REWRITES = [
-    (re.compile(r"\\(?:displaystyle|textstyle|nonumber|notag|limits|nolimits)(?![A-Za-z])"), ""),
+    (
+        re.compile(
+            r"\\(?:displaystyle|textstyle|nonumber|notag|limits|nolimits|small|normalsize"
+            r"|large|Large|LARGE)(?![A-Za-z])"
+        ),
+        "",
+    ),
     (re.compile(r"\\tag\*?\{([^{}]*)\}"), r"\\qquad (\1)"),
     (re.compile(r"\\le(?![A-Za-z])"), r"\\leq"),
     (re.compile(r"\\ge(?![A-Za-z])"), r"\\geq"),
