@@ -149,6 +149,7 @@ _OPENERS = (
     "Hmm, let me start by reading the problem again: {q}",
 )
 _CONNECTIVES = ("First, ", "So ", "Then ", "Now, ", "Next, ", "Okay, ", "Right, ", "Also, ")
+_CONNECTIVE_WORDS = {c.strip(" ,") for c in _CONNECTIVES} | {"Thus", "Therefore", "Hence"}
 _CHECKS = (
     "Wait, let me double-check that step.",
     "Hmm, does that make sense? Let me verify it another way.",
@@ -213,7 +214,11 @@ def _reasoning(problem: Problem, rng: random.Random, budget: int) -> str:
     while used < budget:
         sentence = sentences[position % len(sentences)]
         position += 1
-        text = rng.choice(_CONNECTIVES) + sentence[:1].lower() + sentence[1:]
+        connective = rng.choice(_CONNECTIVES)
+        if sentence.split(maxsplit=1)[0].rstrip(",") in _CONNECTIVE_WORDS:
+            text = sentence
+        else:
+            text = connective + sentence[:1].lower() + sentence[1:]
         if position % len(sentences) == 0 or rng.random() < 0.25:
             text += " " + rng.choice(_CHECKS)
         size = count_tokens(text) + 1

@@ -105,3 +105,15 @@ def test_continuous_batching_slows_each_sequence() -> None:
 def test_is_simulator() -> None:
     assert is_simulator("fathom-simulator")
     assert not is_simulator("FractalAIResearch/Fathom-R1-14B")
+
+
+def test_dataset_path_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FATHOM_SIM_DATASET", str(tmp_path / "mine.jsonl"))
+    assert default_dataset_path() == tmp_path / "mine.jsonl"
+    monkeypatch.delenv("FATHOM_SIM_DATASET")
+    assert default_dataset_path().parts[-4:] == (
+        "shared",
+        "datasets",
+        "fathom-eval",
+        "math_test.jsonl",
+    )
