@@ -19,7 +19,11 @@ from typing import Any
 
 import httpx2
 import redis
-from huggingface_hub import AsyncInferenceClient, ChatCompletionInputStreamOptions
+from huggingface_hub import (
+    AsyncInferenceClient,
+    ChatCompletionInputStreamOptions,
+    set_async_client_factory,
+)
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
 from pydantic import ValidationError
 from rq import Queue, get_current_job
@@ -41,7 +45,7 @@ from fathom.contract import (
 from fathom.events import load_result, publish_event, store_result
 from fathom.queue import record_cancelled
 from fathom.settings import Settings, get_settings
-from worker.model_server import ServerInfo, count_prompt_tokens, server_info
+from worker.model_server import ServerInfo, count_prompt_tokens, http_client, server_info
 from worker.parse import ThinkTracker, parse_completion, split_reasoning
 from worker.progress import ProgressThrottle
 from worker.prompt import (
@@ -53,6 +57,9 @@ from worker.prompt import (
 )
 
 log = logging.getLogger(__name__)
+
+# huggingface_hub's clients reuse the worker's TLS context instead of building one per job.
+set_async_client_factory(http_client)
 
 RENDER_JOB_FUNC = "worker.render.job.render_solution"
 """The rendering job (issue B): lays the stored solution out and publishes the final DONE."""
@@ -247,9 +254,18 @@ async def _attempt(run: SolveRun, http: httpx2.AsyncClient, messages: list[Messa
     """One request to the model server, streamed to the end."""
     settings = run.settings
     base_url = (settings.model_url or "").rstrip("/")
-    info = await server_info(http, base_url, settings.model_id, settings.context_tokens)
+    # Both at once (they cost a few ms each); both finish before an error is raised, so
+    # none is left running behind a retry.
+    info, counted = await asyncio.gather(
+        server_info(http, base_url, settings.model_id, settings.context_tokens),
+        count_prompt_tokens(http, base_url, messages),
+        return_exceptions=True,
+    )
+    if isinstance(info, BaseException):
+        raise info
+    if isinstance(counted, BaseException):
+        raise counted
     run.info = info
-    counted = await count_prompt_tokens(http, base_url, messages)
     prompt_tokens = (
         counted
         if counted is not None
@@ -395,7 +411,7 @@ async def _solve(run: SolveRun, time_limit_s: float) -> SolveResult:
     cancelled_message = "The question was cancelled before it was answered."
     if run.conn.exists(keys.cancel_key(run.job_id)):
         return run.unfinished(SolveStatus.CANCELLED, FailureCode.CANCELLED, cancelled_message)
-    async with httpx2.AsyncClient(timeout=SIDE_REQUEST_TIMEOUT_S) as http:
+    async with http_client(SIDE_REQUEST_TIMEOUT_S) as http:
         work = asyncio.create_task(_solve_with_retries(run, http))
         cancel = asyncio.create_task(_wait_for_cancel(run.conn, run.job_id))
         done, pending = await asyncio.wait(

@@ -13,6 +13,7 @@ and horse shares those pages instead of importing them again per job.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ctypes
 import importlib
 import logging
@@ -26,12 +27,14 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+import httpx2
 import redis
 from rq import Queue, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from fathom.settings import Settings, get_settings
+from worker.warmup import warm_up
 
 log = logging.getLogger("fathom.worker")
 
@@ -193,6 +196,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     importlib.import_module(PRELOAD[SOLVE])
+    try:
+        asyncio.run(warm_up())
+    except (OSError, httpx2.HTTPError, ValueError) as exc:  # only slower first jobs
+        log.warning("pool: HTTP warm-up failed (%s)", exc)
     solve_workers = args.workers if args.workers is not None else settings.workers
     render_workers = (
         args.render_workers if args.render_workers is not None else settings.render_workers
