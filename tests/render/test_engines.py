@@ -225,8 +225,9 @@ def test_cache_is_bounded() -> None:
 
 
 def test_array_column_spacing_is_dropped_for_mathjax(mathjax_engine: MathJaxEngine) -> None:
-    tex = r"\begin{array}{@{}c@{\;}c@{}c} & 6_8 \\ \times & 7_8 \end{array}"
-    assert compatible(tex) == r"\begin{array}{ccc} & 6_8 \\ \times & 7_8 \end{array}"
+    tex = r"\begin{array}{@{}c@{\;}c@{}c} & 6_8 \\ \times & 7_8 \\ \cline{2-3} \end{array}"
+    want = r"\begin{array}{ccc} & 6_8 \\ \times & 7_8 \\ \hline \end{array}"
+    assert compatible(tex) == want
     assert image(mathjax_engine.formula(tex, display=True)).width > 20
 
 
@@ -252,3 +253,12 @@ def test_a_forked_copy_starts_its_own_node_process(mathjax_engine: MathJaxEngine
     # The parent's process was left alone and still answers.
     assert mathjax_engine._proc is parent_proc
     assert mathjax_engine.formula("z", display=True).startswith(b"\x89PNG")
+
+
+def test_table_rules_are_drawn(mathjax_engine: MathJaxEngine) -> None:
+    # MathJax styles table rules through CSS, which the rasteriser never sees.
+    plain = image(mathjax_engine.formula(r"\begin{array}{cc} 1 & 2 \\ 3 & 4 \end{array}", True))
+    ruled = image(
+        mathjax_engine.formula(r"\begin{array}{c|c} 1 & 2 \\ \hline 3 & 4 \end{array}", True)
+    )
+    assert count_near(ruled, GLYPH, 30) > count_near(plain, GLYPH, 30) + 2 * ruled.width

@@ -56,9 +56,14 @@ _ARRAY_SPEC = re.compile(r"\\begin\{array\}\s*(?=\{)")
 _AT_SPACING = re.compile(r"@\{[^{}]*\}")
 
 
+_CLINE = re.compile(r"\\cline\s*\{[^{}]*\}")
+
+
 def compatible(tex: str) -> str:
-    """Drop what MathJax 3 rejects but only tunes spacing: `@{...}` in array column specs
-    (MATH-500's long-arithmetic layouts use them)."""
+    """Spell what MathJax 3 rejects in array layouts (MATH-500's written-out arithmetic):
+    `@{...}` column spacing is dropped, and a partial rule `\\cline{2-4}` becomes a full
+    `\\hline` (the rule under a sum, slightly longer)."""
+    tex = _CLINE.sub(r"\\hline", tex)
     for m in reversed(list(_ARRAY_SPEC.finditer(tex))):
         end = brace_end(tex, m.end())
         if end != -1:

@@ -82,8 +82,16 @@ const UNIT = 1000; // MathJax SVG coordinates are 1/1000 em
 const pxPerUnit = (config.emPx * config.scale) / UNIT;
 
 // A rendered piece: its SVG markup and metrics in 1/1000 em (ascent above, depth below baseline).
+// Table rules get their width from MathJax's CSS, which resvg never sees: spell it out.
+function inlineTableRuleStyles(markup) {
+  return markup
+    .replace(/<line data-line=/g, '<line stroke-width="70" data-line=')
+    .replace(/class="mjx-dashed"/g, 'stroke-dasharray="140"')
+    .replace(/class="mjx-dotted"/g, 'stroke-linecap="round" stroke-dasharray="0,140"');
+}
+
 function measure(svgNode) {
-  const markup = adaptor.outerHTML(svgNode);
+  const markup = inlineTableRuleStyles(adaptor.outerHTML(svgNode));
   const vb = adaptor.getAttribute(svgNode, 'viewBox').split(/\s+/).map(Number);
   const [minX, minY, width, height] = vb;
   if (![minX, minY, width, height].every(Number.isFinite)) throw new Error('bad viewBox');
