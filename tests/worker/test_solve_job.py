@@ -8,7 +8,7 @@ import threading
 import httpx2
 import redis
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, UnknownError
-from rq import Queue
+from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from fathom import keys
@@ -334,6 +334,24 @@ def test_render_request_hands_over_to_the_render_queue(
     [render_job] = render_queue.get_jobs()
     assert render_job.func_name == RENDER_JOB_FUNC
     assert render_job.args == [job_id]
+
+
+def test_rendering_job_takes_the_solution_to_done(
+    redis_conn: redis.Redis, settings: Settings, fake_tgi: SimulatorServer
+) -> None:
+    job_id = enqueue_solve(redis_conn, SolveRequest(question=QUESTION, render=True), settings)
+    work_burst(redis_conn, settings)
+    render_queue = Queue(settings.render_queue, connection=redis_conn, serializer=JSONSerializer)
+    SimpleWorker([render_queue], connection=redis_conn, serializer=JSONSerializer).work(
+        burst=True, logging_level="WARNING"
+    )
+    phases = [event.phase for event in events(redis_conn, job_id)]
+    assert phases[-2:] == [Phase.RENDERING, Phase.DONE]
+    result = load_result(redis_conn, job_id)
+    assert result is not None
+    assert result.status is SolveStatus.SOLVED
+    assert result.rendered
+    assert redis_conn.exists(keys.layout_key(job_id))
 
 
 def _http_error(status: int, body: str) -> HfHubHTTPError:
