@@ -8,8 +8,10 @@ import pytest
 
 from fathom.contract import MessagePayload
 from tests.render.conftest import count_near, image
-from worker.render.chain import Picture, Renderer
+from worker.render.chain import Engine, Picture, Renderer
 from worker.render.layout import ANSWER_FILE, DIAGRAM_NOTE, REASONING_FILE, layout_solution
+from worker.render.mathjax import MathJaxEngine
+from worker.render.mpl import MatplotlibEngine
 
 ACCENT = (0xF0, 0xB2, 0x32)
 
@@ -158,3 +160,27 @@ def test_public_entry_point_is_light_to_import() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_without_node_lines_are_drawn_by_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FATHOM_NODE", "/nonexistent/node")
+    engines: list[Engine] = [MathJaxEngine(), MatplotlibEngine()]
+    solution = "So $2\\frac{1}{3}$ cups, **twice**.\n\\[x \\le \\tfrac12\\]"
+    out = layout_solution(solution, "7", renderer=Renderer(engines))
+    assert out.stats.pictures == {"matplotlib": 2}
+    assert [m.files for m in out.messages] == [["math-001.png"], [ANSWER_FILE]]
+    assert count_near(image(out.files[ANSWER_FILE]), ACCENT) > 40
+
+
+def test_with_no_engine_math_is_shown_as_exact_text_or_source() -> None:
+    out = layout_solution(
+        "Mixed $2\\frac{1}{3}$ and $x^2$.\n\\[\\begin{pmatrix}1\\end{pmatrix}\\]\n\\[x \\le 3\\]",
+        r"\frac{7}{3}",
+        renderer=Renderer([]),
+    )
+    assert [m.content for m in out.messages] == [
+        "Mixed `2\\frac{1}{3}` and x².\n```latex\n\\begin{pmatrix}1\\end{pmatrix}\n```\nx ≤ 3",
+        "**Answer:** 7/3   (LaTeX: `\\frac{7}{3}`)",
+    ]
+    assert out.files == {}
+    assert (out.stats.source_fallback, out.stats.unicode_fallback) == (2, 1)
