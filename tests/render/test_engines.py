@@ -262,3 +262,23 @@ def test_table_rules_are_drawn(mathjax_engine: MathJaxEngine) -> None:
         mathjax_engine.formula(r"\begin{array}{c|c} 1 & 2 \\ \hline 3 & 4 \end{array}", True)
     )
     assert count_near(ruled, GLYPH, 30) > count_near(plain, GLYPH, 30) + 2 * ruled.width
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        r"\newcommand{\frac}[2]{0}",
+        r"\def\frac#1#2{0}",
+        r"\let\frac\relax",
+        r"\definecolor{red}{RGB}{49,51,56}",
+        r"\DeclarePairedDelimiter\abs{\lvert}{\rvert}",
+        r"\newtagform{x}{[}{]}",
+    ],
+)
+def test_definitions_cannot_change_later_renders(
+    mathjax_engine: MathJaxEngine, definition: str
+) -> None:
+    before = mathjax_engine.formula(r"\frac{1}{2} \color{red}{x}", display=True)
+    with pytest.raises(RenderError, match="definitions are not allowed"):
+        mathjax_engine.formula(definition + r" \frac{1}{2}", display=True)
+    assert mathjax_engine.formula(r"\frac{1}{2} \color{red}{x}", display=True) == before

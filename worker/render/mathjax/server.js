@@ -42,8 +42,16 @@ const config = Object.assign(
 const PACKAGES = [
   'base', 'ams', 'amscd', 'bbox', 'boldsymbol', 'braket', 'cancel', 'cases', 'centernot',
   'color', 'colortbl', 'configmacros', 'enclose', 'extpfeil', 'gensymb', 'mathtools', 'mhchem',
-  'newcommand', 'textcomp', 'textmacros', 'unicode', 'upgreek',
+  'textcomp', 'textmacros', 'unicode', 'upgreek',
 ];
+// Not loaded: `newcommand` (a \newcommand, \def or \let would outlive the formula that
+// defines it and change how later requests render), `require`/`autoload` (load code),
+// `html` (attributes), `noerrors`/`noundefined` (errors must fail, so the chain falls back).
+const STATEFUL = new RegExp(
+  '\\\\(?:definecolor|newcommand|renewcommand|providecommand|def|gdef|edef|let|newenvironment' +
+    '|renewenvironment|DeclarePairedDelimiter\\w*|newtagform|renewtagform|usetagform' +
+    '|mathtoolsset|DeclareMathOperator)(?![A-Za-z])',
+);
 
 // "#F0B232" -> "240,178,50" for \\color[RGB]{...} (a literal # would read as a macro parameter).
 function rgb(color) {
@@ -100,6 +108,7 @@ function measure(svgNode) {
 
 function texPiece(tex, display) {
   if (tex.length > config.maxTexChars) throw new Error('formula too long');
+  if (STATEFUL.test(tex)) throw new Error('definitions are not allowed');
   const node = texDoc.convert(tex, {display, em: config.emPx, ex: config.emPx / 2});
   return measure(adaptor.firstChild(node));
 }
