@@ -14,10 +14,6 @@ from worker.render.chain import Engine, RenderCache, Renderer
 from worker.render.mathjax import MathJaxEngine
 from worker.render.mpl import MatplotlibEngine
 
-needs_mathjax = pytest.mark.skipif(
-    not mathjax.installed(), reason="node + MathJax not installed (bin/setup installs them)"
-)
-
 
 @pytest.fixture
 def mathjax_engine() -> Iterator[MathJaxEngine]:
