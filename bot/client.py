@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import pkgutil
 
@@ -15,6 +17,7 @@ from bot.asking import Asker
 from bot.store import BotStore
 from bot.tracker import Tracker
 from bot.views import DYNAMIC_ITEMS
+from fathom import keys
 from fathom.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,13 +61,21 @@ class FathomBot(commands.Bot):
         await self._sync_commands()
 
     async def _sync_commands(self) -> None:
+        """Upload the application commands (globally, or to the test guild) unless exactly
+        these were uploaded before: the upload is tightly rate-limited, restarts are not."""
         guild_id = self.settings.discord_test_guild_id
-        if guild_id is None:
-            synced = await self.tree.sync()
-        else:
-            guild = discord.Object(id=guild_id)
+        guild = None if guild_id is None else discord.Object(id=guild_id)
+        if guild is not None:
             self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        assert self.application_id is not None  # known after login
+        key = keys.bot_commands_key(self.application_id, str(guild_id or "global"))
+        if await self.store.conn.get(key) == digest.encode():
+            log.info("application commands unchanged; not syncing")
+            return
+        synced = await self.tree.sync(guild=guild)
+        await self.store.conn.set(key, digest)
         log.info("synced %d application commands (%s)", len(synced), guild_id or "global")
 
     async def close(self) -> None:

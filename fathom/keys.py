@@ -72,3 +72,9 @@ def bot_user_pending(user_id: int) -> str:
 def bot_user_cooldown(user_id: int) -> str:
     """Present (with a TTL) while the user must wait before asking again."""
     return f"{PREFIX}:bot:user:{user_id}:cooldown"
+
+
+def bot_commands_key(application_id: int, scope: str) -> str:
+    """Hash of the application commands last synced to `scope` ("global" or a guild id), so a
+    restart does not re-upload unchanged commands (Discord rate-limits that tightly)."""
+    return f"{PREFIX}:bot:commands:{application_id}:{scope}"

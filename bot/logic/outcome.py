@@ -14,10 +14,7 @@ FAILURE_TEXT: dict[FailureCode, str] = {
         "The model server stayed overloaded through every retry, so your question wasn't "
         "solved. Please try again in a little while."
     ),
-    FailureCode.QUESTION_TOO_LONG: (
-        "Your question is too long for the model's 16,384-token budget. "
-        "Please shorten it to the problem itself."
-    ),
+    FailureCode.QUESTION_TOO_LONG: "Your question is too long for the model to work it out.",
     FailureCode.INVALID_REQUEST: "The model server refused this question as invalid.",
     FailureCode.STALLED: "The model stopped sending text partway through, so the job was stopped.",
     FailureCode.TIMED_OUT: "The solution took longer than the time limit and was stopped.",

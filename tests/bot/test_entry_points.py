@@ -63,11 +63,16 @@ async def test_slash_command_in_a_dm(world: World, workers: ThreadWorkers) -> No
             "solve", user=world.student, channel=dm, options={"question": "What is 2+2?"}
         )
         ack = await fake.wait_for_ack(interaction)
-        await world.wait(lambda: solution_end(world, dm.id), "the solution in the DM")
+        end = await world.wait(lambda: solution_end(world, dm.id), "the solution in the DM")
+        status = world.posts(dm)[0]
+        await world.wait(lambda: "Solved" in status.content, "the final status")
     assert ack["at"] < 3.0
     assert fake.threads_of(dm) == []
-    status = world.posts(dm)[0]
-    assert "Solved" in status.content or "Thinking" in status.content or "Done" in status.content
+    assert "Your question" in status.content
+    after_status = world.posts(dm)[1]
+    assert after_status.reference is not None
+    assert int(after_status.reference["message_id"]) == status.id
+    assert end is world.posts(dm)[-1]
 
 
 async def test_private_delivery_goes_to_dms(world: World, workers: ThreadWorkers) -> None:
