@@ -97,7 +97,12 @@ class Asker:
         if rejection is not None:
             await interaction.response.send_message(rejection, ephemeral=True)
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        except discord.HTTPException as exc:  # the interaction expired (10062) or was answered
+            await self.store.release(user.id, job_id)
+            log.warning("could not acknowledge an interaction: %s", exc)
+            return
         position = await self._position()
         try:
             place = await self._open_for_interaction(

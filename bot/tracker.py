@@ -360,7 +360,7 @@ class Tracker:
             except (discord.NotFound, discord.Forbidden) as exc:
                 # The thread or DM is gone or closed: nothing can be delivered there, ever.
                 log.warning("job %s cannot be delivered: %s", job_id, exc)
-            if await self.store.claim_done(job_id) and promise.kind is not TargetKind.DM:
+            if await self.store.claim_done(job_id):
                 await self._remember_turn(promise, result)
         await self._finish(job, result)
 
@@ -434,13 +434,17 @@ class Tracker:
             await self.store.mark_sent(promise.job_id, index + 1, sent.id)
 
     async def _remember_turn(self, promise: Promise, result: SolveResult) -> None:
-        """A solution thread remembers its questions and written solutions for follow-ups."""
+        """A solution thread remembers its questions and written solutions for follow-ups
+        (threads the bot made; a channel or someone else's thread never turns the asker's
+        next messages into questions)."""
         if not has_solution(result) or not result.solution.strip():
             return
         thread_id = promise.target_channel_id
-        conversation = await self.store.conversation(thread_id) or Conversation(
-            asker_id=promise.user_id, turns=list(promise.history)
-        )
+        conversation = await self.store.conversation(thread_id)
+        if conversation is None:
+            if promise.kind is not TargetKind.THREAD:
+                return
+            conversation = Conversation(asker_id=promise.user_id, turns=list(promise.history))
         turn = Turn(question=promise.question, solution=result.solution)
         await self.store.save_conversation(thread_id, conversation.with_turn(turn))
 
