@@ -90,16 +90,17 @@ async def _direct_one(url: str, question: str, seed: int, run: PathRun) -> None:
                 run.tokens += chunk.usage.completion_tokens
 
 
-async def run_direct(url: str, prompts: list[str], concurrency: int) -> PathRun:
+async def run_direct(url: str, prompts: list[str], concurrency: int, ramp_s: float) -> PathRun:
     run = PathRun()
     pending = iter(enumerate(prompts))
 
-    async def lane() -> None:
+    async def lane(index: int) -> None:
+        await asyncio.sleep(index * ramp_s / concurrency)
         for seed, question in pending:
             await _direct_one(url, question, seed, run)
 
     start = time.monotonic()
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    await asyncio.gather(*(lane(index) for index in range(concurrency)))
     run.wall_s = time.monotonic() - start
     return run
 
@@ -145,6 +146,7 @@ def run_queued(
     concurrency: int,
     pool_pid: int,
     sample_after_s: float,
+    ramp_s: float,
 ) -> QueuedRun:
     run = QueuedRun()
     last_id = (
@@ -165,13 +167,15 @@ def run_queued(
             in_flight.add(enqueue_solve(conn, request, settings))
 
     start = time.monotonic()
-    for _ in range(concurrency):
-        enqueue_next()
+    lane_starts = [start + index * ramp_s / concurrency for index in range(concurrency)]
     sampled = False
-    while in_flight:
+    while in_flight or lane_starts:
+        while lane_starts and lane_starts[0] <= time.monotonic():
+            lane_starts.pop(0)
+            enqueue_next()
         entries = cast(
             "list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]",
-            conn.xread({keys.EVENTS_STREAM: last_id}, block=1000, count=500) or [],
+            conn.xread({keys.EVENTS_STREAM: last_id}, block=20, count=500) or [],
         )
         for _stream, messages in entries:
             for entry_id, fields in messages:
@@ -241,8 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--logs", type=Path, default=Path("/tmp/fathom-bench"))
+    parser.add_argument(
+        "--ramp-s",
+        type=float,
+        default=None,
+        help="spread the first requests over this many seconds, as arrivals in steady state "
+        "are (default: one answer's duration; 0 starts them all at once)",
+    )
     args = parser.parse_args(argv)
     args.logs.mkdir(parents=True, exist_ok=True)
+    answer_s = args.completion_tokens / (args.tokens_per_s * args.speed)
+    ramp_s = answer_s if args.ramp_s is None else args.ramp_s
+    args.ramp_s_used = ramp_s
 
     url = f"http://127.0.0.1:{args.port}"
     env = {
@@ -267,12 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     with process(simulator, env, args.logs / "simulator.log"):
         wait_until(lambda: healthy(url), 30, "the simulator")
-        direct = asyncio.run(run_direct(url, prompts, args.concurrency))
+        direct = asyncio.run(run_direct(url, prompts, args.concurrency, ramp_s))
         print(f"direct: {direct.tokens} tokens in {direct.wall_s:.1f} s", file=sys.stderr)
         with process([*fathom, "worker"], env, args.logs / "pool.log") as pool:
             wait_until(lambda: solve_workers(conn, settings) == args.concurrency, 60, "the workers")
             queued = run_queued(
-                conn, settings, prompts, args.concurrency, pool.pid, args.sample_after
+                conn, settings, prompts, args.concurrency, pool.pid, args.sample_after, ramp_s
             )
     print(report(args, direct, queued))
     conn.flushdb()
@@ -294,7 +308,8 @@ def report(args: argparse.Namespace, direct: PathRun, queued: QueuedRun) -> str:
     lines = [
         f"simulator: {args.tokens_per_s:g} tok/s per sequence x speed {args.speed:g}, "
         f"answers ~{args.completion_tokens} tokens; {args.concurrency} concurrent, "
-        f"{args.requests} requests per path; statuses through the queue: {sorted(statuses)}",
+        f"{args.requests} requests per path, first ones spread over {args.ramp_s_used:.0f} s; "
+        f"statuses through the queue: {sorted(statuses)}",
         "",
         "| path | tokens | wall s | tokens/s | TTFT p50 s |",
         "|---|---|---|---|---|",
