@@ -411,6 +411,12 @@ async def _solve(run: SolveRun, time_limit_s: float) -> SolveResult:
     cancelled_message = "The question was cancelled before it was answered."
     if run.conn.exists(keys.cancel_key(run.job_id)):
         return run.unfinished(SolveStatus.CANCELLED, FailureCode.CANCELLED, cancelled_message)
+    if not run.settings.model_url:
+        return run.unfinished(
+            SolveStatus.FAILED,
+            FailureCode.MODEL_UNREACHABLE,
+            "No model server is configured for the workers (FATHOM_MODEL_URL is not set).",
+        )
     async with http_client(SIDE_REQUEST_TIMEOUT_S) as http:
         work = asyncio.create_task(_solve_with_retries(run, http))
         cancel = asyncio.create_task(_wait_for_cancel(run.conn, run.job_id))

@@ -204,4 +204,11 @@ def run(args: argparse.Namespace) -> int:
     render_workers = (
         args.render_workers if args.render_workers is not None else settings.render_workers
     )
+    if solve_workers and not settings.model_url:
+        print(
+            "fathom worker: FATHOM_MODEL_URL is not set; point it at TGI or another "
+            "OpenAI-compatible server (`fathom fake-tgi` for a local simulator)",
+            file=sys.stderr,
+        )
+        return 2
     return WorkerPool(solve_workers, render_workers, burst=args.burst).run()

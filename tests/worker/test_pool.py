@@ -155,3 +155,16 @@ def test_pool_without_redis_says_why(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "cannot reach Redis at redis://127.0.0.1:1/0" in done.stderr
+
+
+def test_pool_without_a_model_server_says_why(redis_conn: redis.Redis) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "FATHOM_MODEL_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fathom.cli", "worker", "--burst"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "FATHOM_MODEL_URL is not set" in done.stderr

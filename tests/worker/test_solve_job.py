@@ -129,6 +129,18 @@ def test_unreachable_server_fails_after_bounded_retries(
     assert sum("not reachable" in (e.note or "") for e in history) == 2
 
 
+def test_worker_without_a_model_url_fails_at_once(
+    redis_conn: redis.Redis, configure: Configure
+) -> None:
+    settings = configure()
+    assert settings.model_url is None
+    result = solve_now(redis_conn, settings, SolveRequest(question=QUESTION, render=False))
+    assert result.status is SolveStatus.FAILED
+    assert result.failure is not None
+    assert result.failure.code is FailureCode.MODEL_UNREACHABLE
+    assert "FATHOM_MODEL_URL" in result.failure.message
+
+
 def test_server_still_loading_is_waited_for(
     redis_conn: redis.Redis, configure: Configure, fake_tgi: SimulatorServer
 ) -> None:
