@@ -113,7 +113,7 @@ async def main(args: argparse.Namespace) -> int:
             env={**env, **fake.env()},
             cwd=REPO,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL if args.quiet else None,
+            stderr=open(args.bot_log, "w") if args.bot_log else None,  # noqa: SIM115, ASYNC230
         )
         try:
             await fake.wait_until_connected(timeout=60)
@@ -139,9 +139,16 @@ async def main(args: argparse.Namespace) -> int:
                 fake, students[args.burst :], place[args.burst :], args.within
             )
             everyone = interactions + more
-            await fake.wait_for(
-                lambda: conn.hlen(keys.BOT_PROMISED) >= len(everyone), 300, "all promised"
-            )
+            try:
+                await fake.wait_for(
+                    lambda: conn.hlen(keys.BOT_PROMISED) >= len(everyone), 300, "all promised"
+                )
+            except TimeoutError:
+                replies = Counter(
+                    (r.content[:40] if (r := i.original) else "no response") for i in everyone
+                )
+                print(f"only {conn.hlen(keys.BOT_PROMISED)} promised; replies: {replies}")
+                raise
             promised_s = time.monotonic() - t0
             await asyncio.sleep(2.0)
             pending_rss, pending_hwm = memory_mb(bot.pid)
@@ -278,7 +285,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--render-workers", type=int, default=2)
     parser.add_argument("--delivery-timeout", type=float, default=900.0)
     parser.add_argument("--redis-db", type=int, default=BENCH_REDIS_DB)
-    parser.add_argument("--quiet", action="store_true", help="hide the bot's log")
+    parser.add_argument("--bot-log", default=None, help="write the bot's log to this file")
     return parser.parse_args(argv)
 
 

@@ -111,12 +111,15 @@ class Asker:
         except discord.HTTPException as exc:
             await self.store.release(user.id, job_id)
             log.info("could not open a place for a question: %s", exc)
-            reason = (
-                "I couldn't send you a direct message — please allow DMs from this server's "
-                "members, or ask without `private`."
-                if question.private
-                else "I can't post in this channel. Please ask where I can send messages."
-            )
+            if not isinstance(exc, discord.Forbidden):
+                reason = "Discord is busy right now and I couldn't post; please ask again."
+            elif question.private:
+                reason = (
+                    "I couldn't send you a direct message — please allow DMs from this "
+                    "server's members, or ask without `private`."
+                )
+            else:
+                reason = "I can't post in this channel. Please ask where I can send messages."
             await interaction.edit_original_response(content=reason)
             return
         launched = await self._launch(
@@ -145,6 +148,7 @@ class Asker:
             TargetKind.DM if isinstance(message.channel, discord.DMChannel) else TargetKind.CHANNEL
         )
         try:
+            await self.bot.pace()
             status = await message.reply(
                 self._status_content(question.text, user.id, job_id, position, kind),
                 view=status_view(job_id),
@@ -158,6 +162,7 @@ class Asker:
         place = Place(kind, status, message.channel.id)
         guild_id = message.guild.id if message.guild else None
         if not await self._launch(job_id, user.id, guild_id, question, place, position):
+            await self.bot.pace()
             await status.edit(content=ENQUEUE_FAILED, view=None, allowed_mentions=NONE)
 
     # --- buttons -----------------------------------------------------------------------------
@@ -264,16 +269,21 @@ class Asker:
             or not bot_present
             or not (in_bot_dm or isinstance(channel, discord.TextChannel | discord.Thread))
         ):
+            if user.dm_channel is None:
+                await self.bot.pace()
             dm = user.dm_channel or await user.create_dm()
+            await self.bot.pace()
             status = await dm.send(
                 content(TargetKind.DM), view=status_view(job_id), allowed_mentions=NONE
             )
             return Place(TargetKind.DM, status, dm.id)
         if isinstance(channel, discord.TextChannel):
+            await self.bot.pace()
             status = await channel.send(
                 content(TargetKind.THREAD), view=status_view(job_id), allowed_mentions=NONE, **extra
             )
             try:
+                await self.bot.pace()
                 thread = await channel.create_thread(
                     name=thread_name(question.text),
                     message=status,
@@ -285,6 +295,7 @@ class Asker:
             return Place(TargetKind.THREAD, status, thread.id)
         assert isinstance(channel, discord.Thread | discord.DMChannel)
         kind = TargetKind.DM if isinstance(channel, discord.DMChannel) else TargetKind.CHANNEL
+        await self.bot.pace()
         status = await channel.send(
             content(kind), view=status_view(job_id), allowed_mentions=NONE, **extra
         )

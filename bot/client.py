@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import pkgutil
+import time
 
 import discord
 import redis
@@ -14,6 +16,7 @@ from discord.ext import commands
 
 import bot.cogs
 from bot.asking import Asker
+from bot.logic.pacing import TokenBucket
 from bot.store import BotStore
 from bot.tracker import Tracker
 from bot.views import DYNAMIC_ITEMS
@@ -43,6 +46,7 @@ class FathomBot(commands.Bot):
             guild_ready_timeout=guild_ready_timeout,
         )
         self.settings = settings
+        self._requests = TokenBucket(settings.bot_requests_per_s, burst=5)
 
     async def setup_hook(self) -> None:
         settings = self.settings
@@ -59,6 +63,13 @@ class FathomBot(commands.Bot):
             await self.load_extension(module.name)
         await self.tracker.start()
         await self._sync_commands()
+
+    async def pace(self) -> None:
+        """Wait for this request's slot under the bot-wide request rate (call before every
+        bot-token REST call the bot makes)."""
+        delay = self._requests.reserve(time.monotonic())
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def _sync_commands(self) -> None:
         """Upload the application commands (globally, or to the test guild) unless exactly

@@ -251,6 +251,7 @@ class Tracker:
         )
         async with self._edit_slots:
             try:
+                await self.bot.pace()
                 await message.edit(
                     content=f"{content}\n\n{text}",
                     view=None if job.final is not None else status_view(promise.job_id),
@@ -423,6 +424,7 @@ class Tracker:
             view = outcome_view(promise.job_id, message.buttons)
             if view is not None:
                 extra["view"] = view
+            await self.bot.pace()
             sent = await channel.send(
                 content=message.content or None,
                 files=files,

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     """Least time between two progress edits in one channel (Discord limits edits per channel)."""
     bot_edits_per_s: float = Field(5.0, gt=0.0)
     """Bot-wide budget of progress edits per second, however many jobs run."""
+    bot_requests_per_s: float = Field(40.0, gt=0.0)
+    """The bot's own REST calls per second, below Discord's global 50 (interaction responses
+    are not counted by Discord and not paced)."""
     edit_tick_s: float = Field(0.25, gt=0.0)
     """How often the bot looks for due progress edits."""
     queue_position_refresh_s: float = Field(15.0, gt=0.0)
