@@ -81,6 +81,16 @@ def report_progress(conn: redis.Redis, job_ids: list[str], second: int) -> None:
         )
 
 
+async def settle(fake: FakeDiscord, quiet_s: float = 5.0, limit_s: float = 600.0) -> None:
+    """Wait until the bot has made no request for `quiet_s` (its final status edits done)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        count = len(fake.requests)
+        await asyncio.sleep(quiet_s)
+        if len(fake.requests) == count:
+            return
+
+
 def delivered_jobs(conn: redis.Redis) -> int:
     return sum(
         1
@@ -199,7 +209,7 @@ async def main(args: argparse.Namespace) -> int:
                     os.killpg(workers.pid, signal.SIGTERM)
                     await asyncio.wait_for(workers.wait(), 60)
             delivery_s = time.monotonic() - delivery_start
-            await asyncio.sleep(3.0)  # the last status edits
+            await settle(fake)  # the last status edits
             delivered = delivered_jobs(conn)
             delivery_routes = requests_by_route(fake, mark)
             delivery_429 = throttled(fake, mark)

@@ -232,7 +232,12 @@ class Tracker:
             if job.final is not None:
                 self.untrack(job.promise.job_id)
             return
-        self.scheduler.request(job.promise.job_id, job.promise.status_channel_id, time.monotonic())
+        self.scheduler.request(
+            job.promise.job_id,
+            job.promise.status_channel_id,
+            time.monotonic(),
+            urgent=job.final is not None,
+        )
 
     async def _edit_loop(self) -> None:
         while True:

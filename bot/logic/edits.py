@@ -30,8 +30,8 @@ class EditBudget:
 class EditScheduler(Generic[Key]):
     def __init__(self, budget: EditBudget) -> None:
         self._budget = budget
-        self._waiting: dict[Key, tuple[float, int]] = {}
-        """message → (asked since, channel)"""
+        self._waiting: dict[Key, tuple[bool, float, int]] = {}
+        """message → (not urgent, asked since, channel): urgent ones first, then oldest"""
         self._message_last: dict[Key, float] = {}
         self._channel_last: dict[int, float] = {}
         self._tokens = float(budget.burst)
@@ -40,10 +40,13 @@ class EditScheduler(Generic[Key]):
     def __len__(self) -> int:
         return len(self._waiting)
 
-    def request(self, message: Key, channel: int, now: float) -> None:
-        """Ask for an edit of `message` (in `channel`); repeated asks keep the first's place."""
-        if message not in self._waiting:
-            self._waiting[message] = (now, channel)
+    def request(self, message: Key, channel: int, now: float, *, urgent: bool = False) -> None:
+        """Ask for an edit of `message` (in `channel`); repeated asks keep the first's place.
+        Urgent edits (a job's final state) go before progress edits."""
+        waiting = self._waiting.get(message)
+        if waiting is None or (urgent and waiting[0]):
+            since = now if waiting is None else waiting[1]
+            self._waiting[message] = (not urgent, since, channel)
 
     def forget(self, message: Key) -> None:
         """The message needs no more edits (its job is finished and delivered)."""
@@ -57,7 +60,9 @@ class EditScheduler(Generic[Key]):
         if self._tokens < 1 or not self._waiting:
             return due
         budget = self._budget
-        for message, (_since, channel) in sorted(self._waiting.items(), key=lambda kv: kv[1][0]):
+        for message, (_later, _since, channel) in sorted(
+            self._waiting.items(), key=lambda kv: kv[1][:2]
+        ):
             if self._tokens < 1:
                 break
             if now - self._message_last.get(message, -float("inf")) < budget.message_interval_s:

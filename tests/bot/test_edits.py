@@ -57,3 +57,12 @@ def test_forget_drops_a_waiting_edit() -> None:
     edits.forget("a")
     assert len(edits) == 0
     assert edits.take_due(1.0) == []
+
+
+def test_a_final_edit_goes_before_waiting_progress() -> None:
+    edits = scheduler(rate=1.0, burst=1)
+    for job in ("a", "b", "c"):
+        edits.request(job, 1, 0.0)
+    edits.request("z", 2, 1.0, urgent=True)
+    assert edits.take_due(1.0) == ["z"]
+    assert edits.take_due(2.0) == ["a"]
