@@ -39,6 +39,16 @@ def latest_event(conn: redis.Redis, job_id: str) -> ProgressEvent | None:
     return ProgressEvent.model_validate_json(fields[b"event"])
 
 
+def job_events(conn: redis.Redis, job_id: str) -> list[ProgressEvent]:
+    """The job's retained progress events, oldest first."""
+    entries = conn.xrange(keys.progress_stream(job_id)) or []
+    return [
+        ProgressEvent.model_validate_json(fields[b"event"])
+        for _entry_id, fields in entries
+        if fields and b"event" in fields
+    ]
+
+
 def store_result(conn: redis.Redis, result: SolveResult, ttl_s: int) -> None:
     conn.set(keys.result_key(result.job_id), result.model_dump_json(), ex=ttl_s)
 

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     maintenance_interval_s: int = Field(10, ge=1)
     job_timeout_s: int = Field(1800, ge=10)
     """Hard limit of one solve job, queueing excluded."""
+    render_job_timeout_s: int = Field(120, ge=5)
+    """Hard limit of one rendering job (a dead render worker's job is noticed after this)."""
     job_retries: int = Field(2, ge=0)
     """Times an abandoned job (its worker died) is put back on the queue."""
     result_ttl_s: int = Field(7 * 24 * 3600, ge=60)

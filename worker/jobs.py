@@ -26,7 +26,7 @@ from huggingface_hub import (
 )
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
 from pydantic import ValidationError
-from rq import Queue, get_current_job
+from rq import Callback, Queue, Retry, get_current_job
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -63,6 +63,8 @@ set_async_client_factory(http_client)
 
 RENDER_JOB_FUNC = "worker.render.job.render_solution"
 """The rendering job (issue B): lays the stored solution out and publishes the final DONE."""
+RENDER_FAILURE_CALLBACK = "worker.render.job.on_render_failure"
+"""Publishes DONE with plain text when the rendering job dies without doing so itself."""
 CANCEL_POLL_S = 0.25
 """How often a running job looks at its cancel flag."""
 SIDE_REQUEST_TIMEOUT_S = 10.0
@@ -486,14 +488,22 @@ def finish(
         ),
     )
     if phase is Phase.RENDERING:
-        Queue(settings.render_queue, connection=conn, serializer=JSONSerializer).enqueue_call(
-            RENDER_JOB_FUNC,
-            args=(result.job_id,),
-            result_ttl=settings.result_ttl_s,
-            failure_ttl=settings.result_ttl_s,
-            description=f"render solution of {result.job_id}",
-        )
+        enqueue_render(conn, result.job_id, settings)
     return result
+
+
+def enqueue_render(conn: redis.Redis, job_id: str, settings: Settings) -> Job:
+    """Hand the stored solution to a CPU render worker (it publishes the job's DONE)."""
+    return Queue(settings.render_queue, connection=conn, serializer=JSONSerializer).enqueue_call(
+        RENDER_JOB_FUNC,
+        args=(job_id,),
+        timeout=settings.render_job_timeout_s,
+        result_ttl=settings.result_ttl_s,
+        failure_ttl=settings.result_ttl_s,
+        retry=Retry(max=1),
+        on_failure=Callback(RENDER_FAILURE_CALLBACK),
+        description=f"render solution of {job_id}",
+    )
 
 
 def solve(payload: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from types import FrameType
 
 import httpx2
 import redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -59,7 +59,7 @@ def _die_with_parent() -> None:
 
 
 class FathomWorker(Worker):
-    """RQ's forking worker with faster abandoned-job detection.
+    """RQ's forking worker (for solve jobs) with faster abandoned-job detection.
 
     A running job's entry in the started registry is refreshed every
     `job_monitoring_interval` seconds and expires `get_heartbeat_ttl` seconds later; the next
@@ -79,9 +79,17 @@ class FathomWorker(Worker):
         _die_with_parent()
 
 
-def make_worker(role: str, conn: redis.Redis, settings: Settings) -> FathomWorker:
+class RenderWorker(SimpleWorker):
+    """Runs rendering jobs in the worker process itself: the MathJax node process and the
+    render cache then live across jobs instead of being started again in every work horse.
+    A render job is short and bounded (`render_job_timeout_s`), which is also how soon a
+    job whose render worker died is noticed."""
+
+
+def make_worker(role: str, conn: redis.Redis, settings: Settings) -> Worker | SimpleWorker:
     queue_name = settings.solve_queue if role == SOLVE else settings.render_queue
-    return FathomWorker(
+    worker_class: type[Worker | SimpleWorker] = FathomWorker if role == SOLVE else RenderWorker
+    return worker_class(
         [Queue(queue_name, connection=conn, serializer=JSONSerializer)],
         connection=conn,
         serializer=JSONSerializer,

@@ -10,7 +10,7 @@ from rq.serializers import JSONSerializer
 
 from fathom import keys
 from fathom.contract import MessagePayload, Phase, SolveResult, SolveStatus
-from fathom.events import latest_event, load_result, store_result
+from fathom.events import job_events, latest_event, load_result, store_result
 from fathom.settings import get_settings
 from worker.render.job import MAX_SOLUTION_CHARS
 
@@ -111,3 +111,22 @@ def test_missing_result_publishes_failed(redis_conn: redis.Redis) -> None:
     event = latest_event(redis_conn, "job-gone")
     assert event is not None
     assert event.phase is Phase.FAILED
+
+
+def test_a_render_job_that_dies_still_ends_in_done(redis_conn: redis.Redis) -> None:
+    # An unreadable stored result makes the job raise outside its own error handling, as a
+    # crash would; after its one retry the failure callback must still publish DONE.
+    from worker.jobs import enqueue_render
+    from worker.render.job import RENDER_FAILED_NOTE
+
+    redis_conn.set(keys.result_key("job-dies"), b"{not json")
+    job = enqueue_render(redis_conn, "job-dies", get_settings())
+    queue = Queue(get_settings().render_queue, connection=redis_conn, serializer=JSONSerializer)
+    SimpleWorker([queue], connection=redis_conn, serializer=JSONSerializer).work(burst=True)
+
+    assert job.get_status() == "failed"
+    event = latest_event(redis_conn, "job-dies")
+    assert event is not None
+    assert event.phase is Phase.DONE
+    assert event.note == RENDER_FAILED_NOTE
+    assert [e.phase for e in job_events(redis_conn, "job-dies")] == [Phase.DONE]
