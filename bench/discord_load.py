@@ -41,6 +41,7 @@ from tests.fakediscord import ChannelRecord, FakeDiscord, InteractionRecord, Use
 REPO = Path(__file__).resolve().parent.parent
 BENCH_REDIS_DB = 14
 BUDGET_TOKENS = 16_000
+EDIT_ROUTE = "PATCH /channels/{channel_id}/messages/{message_id}"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -176,8 +177,13 @@ async def main(args: argparse.Namespace) -> int:
                 await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
             edit_window = time.monotonic() - started
             edit_routes = requests_by_route(fake, mark)
-            patches = edit_routes["PATCH /channels/{channel_id}/messages/{message_id}"]
+            patches = edit_routes[EDIT_ROUTE]
             edit_429 = throttled(fake, mark)
+            edit_times = [r.at for r in fake.requests[mark:] if r.route == EDIT_ROUTE]
+            busiest = max(
+                (sum(1 for t in edit_times if start <= t < start + 1.0) for start in edit_times),
+                default=0,
+            )
             edit_rss, edit_hwm = memory_mb(bot.pid)
 
             # --- 4: delivery ----------------------------------------------------------------
@@ -244,7 +250,8 @@ async def main(args: argparse.Namespace) -> int:
     print(f"429s earned while taking the questions: {dict(setup_429) or 0}")
     print(
         f"edit cadence: {len(job_ids)} jobs x {args.edit_seconds} s of progress -> {patches} "
-        f"status edits in {edit_window:.0f} s ({patches / edit_window:.2f}/s); "
+        f"status edits in {edit_window:.0f} s ({patches / edit_window:.2f}/s, busiest second "
+        f"{busiest}); "
         f"429s earned: {dict(edit_429) or 0}"
     )
     print(
