@@ -45,4 +45,13 @@ def run(args: argparse.Namespace) -> int:
     except discord.LoginFailure:
         print("fathom bot: Discord refused the token (FATHOM_DISCORD_TOKEN).", file=sys.stderr)
         return 2
+    except discord.PrivilegedIntentsRequired:
+        print(
+            "fathom bot: Discord refused the Message Content intent. Turn on MESSAGE CONTENT "
+            "INTENT (developer portal → Bot → Privileged Gateway Intents), or set "
+            "FATHOM_DISCORD_MESSAGE_CONTENT_INTENT=false (follow-ups in a thread then need a "
+            "reply to the bot's message).",
+            file=sys.stderr,
+        )
+        return 2
     return 0

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
 from collections.abc import Iterator
 
 import discord.gateway
 import discord.http
 import pytest
+import redis
 
 from bot.main import point_at_discord, run
 from fathom.settings import Settings, get_settings
+from tests.fakediscord import FakeDiscord
 
 
 @pytest.fixture
@@ -51,3 +56,29 @@ def test_discords_own_endpoints_stay_by_default() -> None:
     base = discord.http.Route.BASE
     point_at_discord(Settings())
     assert base == discord.http.Route.BASE
+
+
+async def run_bot_process(fake: FakeDiscord, **env: str) -> tuple[int, str]:
+    """`fathom bot` as its own process against the fake; its exit code and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fathom.cli",
+        "bot",
+        env={**os.environ, **fake.env(), **env},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, stderr.decode()
+
+
+async def test_a_refused_message_content_intent_says_what_to_tick(
+    fake_discord: FakeDiscord, redis_conn: redis.Redis
+) -> None:
+    fake_discord.privileged_intents_enabled = 0
+    code, stderr = await run_bot_process(fake_discord)
+    assert code == 2
+    assert "MESSAGE CONTENT INTENT" in stderr
+    assert "FATHOM_DISCORD_MESSAGE_CONTENT_INTENT=false" in stderr

@@ -141,6 +141,8 @@ class FakeDiscord:
         self.attachment_size_limit = attachment_size_limit
         self.compress = compress
         self.limiter = RateLimiter(enabled=rate_limits)
+        self.privileged_intents_enabled = gw.PRIVILEGED_INTENTS
+        """Privileged intents ticked in the developer portal; asking for others closes 4014."""
 
         self.application_id = new_snowflake()
         self.bot_user = UserRecord(self.application_id, bot_name, bot_name, bot=True)
@@ -1841,6 +1843,9 @@ class FakeDiscord:
     async def _identify(self, connection: gw.Connection, data: JSON) -> gw.Session | None:
         if data.get("token") != self.token:
             await connection.ws.close(code=4004, message=b"Authentication failed.")
+            return None
+        if int(data.get("intents", 0)) & gw.PRIVILEGED_INTENTS & ~self.privileged_intents_enabled:
+            await connection.ws.close(code=4014, message=b"Disallowed intent(s).")
             return None
         shard = data.get("shard")
         if shard is not None and (shard[1] != self.shard_count or not 0 <= shard[0] < shard[1]):
