@@ -153,8 +153,6 @@ class SolveResult(_Model):
     timings: Timings = Field(default_factory=Timings)
     failure: Failure | None = None
     origin: Origin = Field(default_factory=Origin)
-    show_reasoning: bool = False
-    """Copied from the request: the rendering job attaches the reasoning as a Markdown file."""
     rendered: bool = False
     """A layout of Discord messages (and image files) is stored for this job."""
     finished_at: float = Field(default_factory=time.time)

@@ -40,7 +40,6 @@ def test_render_job_stores_layout_and_files_then_publishes_done(redis_conn: redi
         answer=r"\left( 3, \frac{\pi}{2} \right)",
         solution=SOLUTION,
         reasoning="Let me think about polar coordinates.",
-        show_reasoning=True,
         completion_tokens=321,
     )
     stored(redis_conn, result)
@@ -52,10 +51,9 @@ def test_render_job_stores_layout_and_files_then_publishes_done(redis_conn: redi
     files: dict[bytes, bytes] = redis_conn.hgetall(keys.files_key("job-1"))  # type: ignore[assignment]
     named = {name for m in messages for name in m.files}
     assert {name.decode() for name in files} == named
-    assert files[b"reasoning.md"] == b"Let me think about polar coordinates."
     assert files[b"answer.png"].startswith(b"\x89PNG")
     assert messages[0].content == "We have r = √(0² + 3²) = 3."
-    assert messages[-1].files == ["answer.png", "reasoning.md"]
+    assert messages[-1].files == ["answer.png"]
     for key in (keys.layout_key("job-1"), keys.files_key("job-1")):
         assert 0 < redis_conn.ttl(key) <= keys.JOB_KEY_TTL_S
 
@@ -69,7 +67,7 @@ def test_render_job_stores_layout_and_files_then_publishes_done(redis_conn: redi
     assert event.note is None
 
 
-def test_reasoning_is_attached_only_when_asked(redis_conn: redis.Redis) -> None:
+def test_the_layout_never_carries_the_reasoning(redis_conn: redis.Redis) -> None:
     result = SolveResult(
         job_id="job-2",
         status=SolveStatus.SOLVED,

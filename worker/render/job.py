@@ -110,8 +110,9 @@ def store_layout(conn: redis.Redis, result: SolveResult) -> None:
 
     if len(result.solution) > MAX_SOLUTION_CHARS:
         raise RenderError(f"solution of {len(result.solution)} characters is too long to lay out")
-    reasoning = result.reasoning if result.show_reasoning and result.reasoning else None
-    rendered = layout_solution(result.solution, result.answer, reasoning)
+    # The reasoning is not part of the layout: the bot attaches it from the stored result when
+    # the asker wants it, also for failed jobs that have no layout.
+    rendered = layout_solution(result.solution, result.answer)
     layout = json.dumps([m.model_dump(mode="json") for m in rendered.messages])
     pipe = conn.pipeline(transaction=True)
     pipe.delete(keys.files_key(result.job_id))
