@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from fathom.contract import SolveStatus
+from worker.render.texutil import brace_end
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -46,29 +47,6 @@ def _strip_think_open(text: str) -> str:
     return text
 
 
-def _balanced_group(text: str, open_index: int) -> str | None:
-    """The contents of the `{...}` group opening at `open_index`, or None if it never closes.
-
-    A backslash escapes the next character, so `\\{` and `\\}` are literal braces and `\\\\` is a
-    line break whose following brace still counts.
-    """
-    depth = 0
-    index = open_index
-    while index < len(text):
-        char = text[index]
-        if char == "\\":
-            index += 2
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[open_index + 1 : index]
-        index += 1
-    return None
-
-
 def last_boxed(text: str) -> str | None:
     """The contents of the last complete, non-empty `\\boxed{...}` (or `\\fbox{...}`) in text.
 
@@ -76,9 +54,11 @@ def last_boxed(text: str) -> str | None:
     not answers; an earlier complete box then counts.
     """
     for match in reversed(list(_BOX_COMMAND.finditer(text))):
-        contents = _balanced_group(text, match.end() - 1)
-        if contents is not None and contents.strip():
-            return contents.strip()
+        open_brace = match.end() - 1
+        end = brace_end(text, open_brace)
+        contents = text[open_brace + 1 : end - 1].strip()
+        if end != -1 and contents:
+            return contents
     return None
 
 
