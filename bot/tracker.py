@@ -32,6 +32,7 @@ from bot.logic.outcome import final_status, has_solution
 from bot.logic.progress import JobProgress, estimate_wait_s, status_text
 from bot.records import Conversation, Promise, TargetKind
 from bot.store import BotStore, StreamEntry
+from bot.tasks import cancel_and_wait
 from bot.views import outcome_view, status_view
 from fathom import queue
 from fathom.contract import (
@@ -108,6 +109,8 @@ class Tracker:
         self._delivery_slots = asyncio.Semaphore(CONCURRENT_DELIVERIES)
         self._edit_slots = asyncio.Semaphore(CONCURRENT_EDITS)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        """Set by stop(): the loops end at their next turn even if a cancellation was lost."""
 
     # --- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -131,10 +134,14 @@ class Tracker:
             self._spawn(loop)
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *self._deliveries.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Cancel the loops, edits and deliveries and wait for them, at most the stop grace;
+        what did not end by then is logged and left behind (a delivery cut short resumes after
+        the restart: how far it got is recorded per message)."""
+        self._stopping = True
+        grace_s = self.settings.bot_stop_grace_s
+        left = await cancel_and_wait([*self._tasks, *self._deliveries.values()], grace_s)
+        for task in left:
+            log.error("stopping: %s did not end within %.1f s", task.get_coro(), grace_s)
         self._tasks.clear()
         self._deliveries.clear()
 
@@ -163,14 +170,14 @@ class Tracker:
     # --- the events stream ---------------------------------------------------------------------
     async def _consume(self) -> None:
         consumer = self.settings.bot_consumer_name
-        while True:
+        while not self._stopping:
             try:
                 # What this consumer read before (a restart) but never acknowledged, first.
                 start: bytes | str = "0"
                 while entries := await self.store.read_events(consumer, start, count=READ_COUNT):
                     await self._handle(entries)
                     start = entries[-1].entry_id
-                while True:
+                while not self._stopping:
                     entries = await self.store.read_events(
                         consumer, ">", count=READ_COUNT, block_ms=self.settings.events_block_ms
                     )
@@ -240,12 +247,12 @@ class Tracker:
         )
 
     async def _edit_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.edit_tick_s)
+        while not self._stopping:
             for job_id in self.scheduler.take_due(time.monotonic()):
                 job = self.jobs.get(job_id)
                 if job is not None:
                     self._spawn(self._edit(job))
+            await asyncio.sleep(self.settings.edit_tick_s)
 
     async def _edit(self, job: TrackedJob) -> None:
         text = self._status_text(job)
@@ -274,7 +281,7 @@ class Tracker:
 
     async def _refresh_loop(self) -> None:
         """Queue positions (and the number of workers behind the ETAs) of waiting jobs."""
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.queue_position_refresh_s)
             waiting = [j for j in self.jobs.values() if j.progress.phase is Phase.QUEUED]
             if not waiting:
@@ -301,7 +308,7 @@ class Tracker:
 
     # --- reconciling ---------------------------------------------------------------------------
     async def _reconcile_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(RECONCILE_INTERVAL_S)
             try:
                 await self.reconcile()
@@ -331,7 +338,7 @@ class Tracker:
 
     # --- delivery ------------------------------------------------------------------------------
     def _deliver_soon(self, job_id: str, *, lost: bool = False) -> None:
-        if job_id in self._deliveries:
+        if job_id in self._deliveries or self._stopping:
             return
         task = asyncio.create_task(self._deliver(job_id, lost=lost))
         self._deliveries[job_id] = task

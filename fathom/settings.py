@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     """This bot's consumer name in the events stream's consumer group."""
     events_block_ms: int = Field(1000, ge=1)
     """Longest wait of one read of the events stream."""
+    bot_stop_grace_s: float = Field(5.0, gt=0.0)
+    """How long a stopping bot waits for its deliveries and status edits before it closes (what
+    is cut short resumes after the restart)."""
     thread_auto_archive_min: Literal[60, 1440, 4320, 10080] = 1440
     """Auto-archive of solution threads: 60, 1440, 4320 or 10080 minutes."""
     discord_message_content_intent: bool = True
