@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 import sys
 
 import discord
@@ -29,6 +31,25 @@ def point_at_discord(settings: Settings) -> None:
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
+async def serve(bot: FathomBot, token: str) -> None:
+    """Run the bot until its session ends or SIGTERM/SIGINT arrives (`docker compose stop`,
+    Ctrl-C); then close it: the gateway is closed cleanly and stopping takes at most
+    bot_stop_grace_s plus the closing of the connections."""
+    loop = asyncio.get_running_loop()
+    closing: set[asyncio.Task[None]] = set()
+
+    def close() -> None:
+        log.info("stopping")
+        closing.add(loop.create_task(bot.close()))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, close)
+    async with bot:
+        await bot.start(token)
+    # start() returns once the gateway is closed, before FathomBot.close() has closed Redis.
+    await asyncio.gather(*closing)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if settings.discord_token is None or not settings.discord_token.get_secret_value():
@@ -41,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     point_at_discord(settings)
     discord.utils.setup_logging(level=logging.INFO)
     try:
-        FathomBot(settings).run(settings.discord_token.get_secret_value(), log_handler=None)
+        asyncio.run(serve(FathomBot(settings), settings.discord_token.get_secret_value()))
     except discord.LoginFailure:
         print("fathom bot: Discord refused the token (FATHOM_DISCORD_TOKEN).", file=sys.stderr)
         return 2

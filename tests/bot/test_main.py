@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -82,3 +83,28 @@ async def test_a_refused_message_content_intent_says_what_to_tick(
     assert code == 2
     assert "MESSAGE CONTENT INTENT" in stderr
     assert "FATHOM_DISCORD_MESSAGE_CONTENT_INTENT=false" in stderr
+
+
+async def test_sigterm_stops_the_bot_cleanly(
+    fake_discord: FakeDiscord, redis_conn: redis.Redis
+) -> None:
+    """`docker compose stop` sends SIGTERM: the bot closes its session and exits with 0."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fathom.cli",
+        "bot",
+        env={**os.environ, **fake_discord.env()},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await fake_discord.wait_until_connected(timeout=30)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()
+    assert "stopping" in stderr.decode()
