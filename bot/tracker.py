@@ -32,7 +32,6 @@ from bot.logic.outcome import final_status, has_solution
 from bot.logic.progress import JobProgress, estimate_wait_s, status_text
 from bot.records import Conversation, Promise, TargetKind
 from bot.store import BotStore, StreamEntry
-from bot.tasks import cancel_and_wait
 from bot.views import outcome_view, status_view
 from fathom import queue
 from fathom.contract import (
@@ -46,6 +45,7 @@ from fathom.contract import (
     Turn,
 )
 from fathom.settings import Settings
+from fathom.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from bot.client import FathomBot

@@ -45,6 +45,7 @@ from fathom.contract import (
 from fathom.events import load_result, publish_event, store_result
 from fathom.queue import record_cancelled
 from fathom.settings import Settings, get_settings
+from fathom.tasks import cancel_and_wait
 from worker.model_server import ServerInfo, count_prompt_tokens, http_client, server_info
 from worker.parse import ThinkTracker, parse_completion, split_reasoning
 from worker.progress import ProgressThrottle
@@ -67,6 +68,8 @@ RENDER_FAILURE_CALLBACK = "worker.render.job.on_render_failure"
 """Publishes DONE with plain text when the rendering job dies without doing so itself."""
 CANCEL_POLL_S = 0.25
 """How often a running job looks at its cancel flag."""
+STOP_GRACE_S = 5.0
+"""Longest wait for the stream task to end once the job was cancelled or ran out of time."""
 SIDE_REQUEST_TIMEOUT_S = 10.0
 """Limit of the small requests (/info, /chat_tokenize) made before generating."""
 SEED_RANGE = 2**31
@@ -425,9 +428,11 @@ async def _solve(run: SolveRun, time_limit_s: float) -> SolveResult:
         done, pending = await asyncio.wait(
             {work, cancel}, timeout=time_limit_s, return_when=asyncio.FIRST_COMPLETED
         )
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        # Bounded: on Python 3.11 a cancellation can be lost inside asyncio.wait_for, and
+        # RQ's hard timeout is the backstop for a task that still does not end.
+        left = await cancel_and_wait(pending, STOP_GRACE_S)
+        for task in left:
+            log.error("job %s: %s did not stop within %.0f s", run.job_id, task, STOP_GRACE_S)
     if work in done:
         try:
             return work.result()

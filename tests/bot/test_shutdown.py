@@ -11,7 +11,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from bot.tasks import cancel_and_wait
+from fathom.tasks import cancel_and_wait
 from tests.bot.conftest import World
 from tests.conftest import TEST_REDIS_URL
 
