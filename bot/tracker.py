@@ -28,7 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from bot.logic.compose import REASONING_FILE, Outgoing, compose
 from bot.logic.edits import EditBudget, EditScheduler
 from bot.logic.naming import message_nonce, status_header
-from bot.logic.outcome import final_status, has_solution
+from bot.logic.outcome import final_status, has_solution, lost_reason
 from bot.logic.progress import JobProgress, estimate_wait_s, status_text
 from bot.records import Conversation, Promise, TargetKind
 from bot.store import BotStore, StreamEntry
@@ -333,18 +333,20 @@ class Tracker:
                 self._deliver_soon(job_id)
             elif now - job.promise.created_at > LOST_AFTER_S:
                 rq_job = await asyncio.to_thread(queue.fetch_job, self.bot.rq_conn, job_id)
-                if rq_job is None and not await self.store.finished([job_id]):
-                    self._deliver_soon(job_id, lost=True)
+                status = None if rq_job is None else await asyncio.to_thread(rq_job.get_status)
+                reason = lost_reason(rq_job is not None, status)
+                if reason is not None and not await self.store.finished([job_id]):
+                    self._deliver_soon(job_id, lost=reason)
 
     # --- delivery ------------------------------------------------------------------------------
-    def _deliver_soon(self, job_id: str, *, lost: bool = False) -> None:
+    def _deliver_soon(self, job_id: str, *, lost: str | None = None) -> None:
         if job_id in self._deliveries or self._stopping:
             return
         task = asyncio.create_task(self._deliver(job_id, lost=lost))
         self._deliveries[job_id] = task
         task.add_done_callback(lambda _t: self._deliveries.pop(job_id, None))
 
-    async def _deliver(self, job_id: str, *, lost: bool) -> None:
+    async def _deliver(self, job_id: str, *, lost: str | None) -> None:
         async with self._delivery_slots:
             for attempt in range(DELIVERY_ATTEMPTS):
                 job = self.jobs.get(job_id)
@@ -358,7 +360,7 @@ class Tracker:
                     await asyncio.sleep(2**attempt)
             log.error("delivery of job %s postponed to the next reconcile", job_id)
 
-    async def _deliver_once(self, job: TrackedJob, *, lost: bool) -> None:
+    async def _deliver_once(self, job: TrackedJob, *, lost: str | None) -> None:
         promise = job.promise
         job_id = promise.job_id
         result = await self._outcome(job, lost=lost)
@@ -377,20 +379,19 @@ class Tracker:
                 await self._remember_turn(promise, result)
         await self._finish(job, result)
 
-    async def _outcome(self, job: TrackedJob, *, lost: bool) -> SolveResult | None:
+    async def _outcome(self, job: TrackedJob, *, lost: str | None) -> SolveResult | None:
+        """The stored result; or, for a job that can no longer produce one, a failure that
+        says why (`lost`)."""
         promise = job.promise
         result = await self.store.result(promise.job_id)
         if result is not None:
             return result
-        if lost:
+        if lost is not None:
             return SolveResult(
                 job_id=promise.job_id,
                 status=SolveStatus.FAILED,
                 question=promise.question,
-                failure=Failure(
-                    code=FailureCode.INTERNAL,
-                    message="The question was lost before a worker took it.",
-                ),
+                failure=Failure(code=FailureCode.INTERNAL, message=lost),
             )
         # Results are stored before the event that announces them; if it is missing, the
         # reconcile loop delivers it once it appears.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rq.job import JobStatus
+
 from bot.logic.progress import format_duration
 from fathom.contract import FailureCode, SolveResult, SolveStatus
 
@@ -91,3 +93,19 @@ def final_status(result: SolveResult, *, where: str) -> str:
     if has_solution(result):
         return f"⚠️ Solved{after}, but the formulas couldn't be drawn — plain text {where}."
     return f"⚠️ Not solved — the reason is {where}."
+
+
+NEVER_QUEUED = "The question was lost before a worker took it; please ask again."
+WORKER_LOST = "The worker solving this question stopped without an answer; please ask again."
+
+
+def lost_reason(job_exists: bool, status: JobStatus | None) -> str | None:
+    """Why a promised job that has no stored result will never get one, or None while it
+    still may: its RQ job never existed (a crash between promising and enqueueing), or RQ
+    ended it without our job code storing a result (a work horse killed outright, an operator
+    cancelling it with RQ's own tools)."""
+    if not job_exists:
+        return NEVER_QUEUED
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        return WORKER_LOST
+    return None

@@ -190,3 +190,27 @@ def _delivered_job(conn: redis.Redis) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+async def test_a_job_rq_ended_without_a_result_is_reported_not_awaited_forever(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An operator cancels the queued job with RQ's own tools: no worker ever stores a result
+    # or publishes an event for it, so only the bot's reconciliation can tell the asker.
+    from bot import tracker
+    from bot.logic.outcome import FAILURE_TEXT
+    from fathom.contract import FailureCode
+    from fathom.queue import fetch_job
+
+    async with world.bot() as bot:
+        status = await ask(world)
+        job = fetch_job(world.redis, _only_promise(world.redis))
+        assert job is not None
+        job.cancel()
+        monkeypatch.setattr(tracker, "LOST_AFTER_S", 0.0)
+        await bot.tracker.reconcile()
+        thread = await world.thread()
+        notice = await world.wait(lambda: world.posts(thread), "the notice")
+        await world.wait(lambda: bot.tracker.jobs == {}, "settled")
+    assert FAILURE_TEXT[FailureCode.INTERNAL] in notice[0].content
+    assert not has_button(status, "fathom:cancel:")

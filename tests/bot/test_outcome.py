@@ -1,10 +1,17 @@
 from __future__ import annotations
 
 import pytest
+from rq.job import JobStatus
 
 from bot.logic.compose import REASONING_FILE, SIMULATED_NOTE, compose, final_answer_line
 from bot.logic.naming import message_nonce, quote, status_header, thread_name
-from bot.logic.outcome import final_status, outcome_text
+from bot.logic.outcome import (
+    NEVER_QUEUED,
+    WORKER_LOST,
+    final_status,
+    lost_reason,
+    outcome_text,
+)
 from fathom.contract import (
     Failure,
     FailureCode,
@@ -131,3 +138,22 @@ def test_status_header_quotes_the_question() -> None:
     header = status_header("line1\nline2", 42, public=True)
     assert header == "**<@42> asked:**\n> line1\n> line2"
     assert len(quote("y" * 1000)) <= 302
+
+
+@pytest.mark.parametrize(
+    ("exists", "status", "expected"),
+    [
+        (False, None, NEVER_QUEUED),
+        (True, JobStatus.FAILED, WORKER_LOST),
+        (True, JobStatus.STOPPED, WORKER_LOST),
+        (True, JobStatus.CANCELED, WORKER_LOST),
+        (True, JobStatus.QUEUED, None),
+        (True, JobStatus.STARTED, None),
+        (True, JobStatus.SCHEDULED, None),
+        (True, JobStatus.FINISHED, None),
+    ],
+)
+def test_a_promise_is_lost_only_when_no_result_can_come(
+    exists: bool, status: JobStatus | None, expected: str | None
+) -> None:
+    assert lost_reason(exists, status) == expected
