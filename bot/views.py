@@ -4,7 +4,7 @@ the job id, so discord.py routes a click to it whether or not this process sent 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 import discord
 
@@ -18,15 +18,19 @@ def _bot(interaction: discord.Interaction[Any]) -> FathomBot:
     return cast("FathomBot", interaction.client)
 
 
-class CancelButton(
+class _JobButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=re.escape(CANCEL_PREFIX) + JOB_ID_PATTERN,
+    template="(?!)",  # matches nothing: only the concrete buttons below are registered
 ):
+    """A button about one job; its custom_id is PREFIX + job id."""
+
+    PREFIX: ClassVar[str]
+    LABEL: ClassVar[str]
+    STYLE: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
+
     def __init__(self, job_id: str) -> None:
         super().__init__(
-            discord.ui.Button(
-                label="Cancel", style=discord.ButtonStyle.danger, custom_id=CANCEL_PREFIX + job_id
-            )
+            discord.ui.Button(label=self.LABEL, style=self.STYLE, custom_id=self.PREFIX + job_id)
         )
         self.job_id = job_id
 
@@ -39,62 +43,28 @@ class CancelButton(
         /,
     ) -> Self:
         return cls(match["job_id"])
+
+
+class CancelButton(_JobButton, template=re.escape(CANCEL_PREFIX) + JOB_ID_PATTERN):
+    PREFIX = CANCEL_PREFIX
+    LABEL = "Cancel"
+    STYLE = discord.ButtonStyle.danger
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await _bot(interaction).asker.cancel(interaction, self.job_id)
 
 
-class SolveAgainButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=re.escape(AGAIN_PREFIX) + JOB_ID_PATTERN,
-):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Solve again",
-                style=discord.ButtonStyle.secondary,
-                custom_id=AGAIN_PREFIX + job_id,
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> Self:
-        return cls(match["job_id"])
+class SolveAgainButton(_JobButton, template=re.escape(AGAIN_PREFIX) + JOB_ID_PATTERN):
+    PREFIX = AGAIN_PREFIX
+    LABEL = "Solve again"
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await _bot(interaction).asker.solve_again(interaction, self.job_id)
 
 
-class ShowReasoningButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=re.escape(REASONING_PREFIX) + JOB_ID_PATTERN,
-):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Show reasoning",
-                style=discord.ButtonStyle.secondary,
-                custom_id=REASONING_PREFIX + job_id,
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> Self:
-        return cls(match["job_id"])
+class ShowReasoningButton(_JobButton, template=re.escape(REASONING_PREFIX) + JOB_ID_PATTERN):
+    PREFIX = REASONING_PREFIX
+    LABEL = "Show reasoning"
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await _bot(interaction).asker.show_reasoning(interaction, self.job_id)
