@@ -17,9 +17,8 @@ import redis
 from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
-from fathom.contract import ProgressEvent, SolveRequest, SolveResult
+from fathom.contract import SolveRequest, SolveResult
 from fathom.events import load_result
-from fathom.keys import progress_stream
 from fathom.queue import enqueue_solve
 from fathom.settings import Settings, get_settings
 from simulator.server import SimulatorServer
@@ -77,15 +76,6 @@ def solve_now(conn: redis.Redis, settings: Settings, request: SolveRequest) -> S
     result = load_result(conn, job_id)
     assert result is not None
     return result
-
-
-def events(conn: redis.Redis, job_id: str) -> list[ProgressEvent]:
-    entries = conn.xrange(progress_stream(job_id)) or []
-    return [
-        ProgressEvent.model_validate_json(fields[b"event"])
-        for _id, fields in entries
-        if fields is not None
-    ]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:

@@ -16,11 +16,11 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 
 from fathom.contract import FailureCode, Phase, SolveRequest, SolveStatus
-from fathom.events import load_result
+from fathom.events import job_events, load_result
 from fathom.queue import enqueue_solve, fetch_job, solve_workers, stop_job
 from fathom.settings import Settings
 from simulator.server import SimulatorServer
-from tests.worker.conftest import Configure, events, wait_for, worker_pool
+from tests.worker.conftest import Configure, wait_for, worker_pool
 
 QUESTION = "What is the sum of the first 100 positive integers?"
 
@@ -85,7 +85,7 @@ def test_job_of_a_killed_worker_finishes_on_another(
     job = fetch_job(redis_conn, job_id)
     assert job is not None
     assert job.worker_name != first_worker
-    notes = [event.note for event in events(redis_conn, job_id)]
+    notes = [event.note for event in job_events(redis_conn, job_id)]
     assert "the worker was lost; trying again" in notes
 
 
@@ -108,7 +108,7 @@ def test_stop_job_kills_the_horse_and_records_cancelled(
     assert result.status is SolveStatus.CANCELLED
     assert result.failure is not None
     assert result.failure.code is FailureCode.CANCELLED
-    assert events(redis_conn, job_id)[-1].phase is Phase.CANCELLED
+    assert job_events(redis_conn, job_id)[-1].phase is Phase.CANCELLED
     assert fake_tgi.stats.disconnects == 1
 
 

@@ -20,13 +20,13 @@ from fathom.contract import (
     SolveStatus,
     Turn,
 )
-from fathom.events import load_result
+from fathom.events import job_events, load_result
 from fathom.queue import CancelOutcome, cancel_job, enqueue_solve
 from fathom.settings import Settings
 from simulator import SIMULATOR_MODEL_ID
 from simulator.server import SimulatorServer
 from tests.conftest import free_port
-from tests.worker.conftest import Configure, events, solve_now, work_burst
+from tests.worker.conftest import Configure, solve_now, work_burst
 from worker.jobs import RENDER_JOB_FUNC, JobFailed, RetryLater, classify
 
 QUESTION = "What is the sum of the first 100 positive integers?"
@@ -69,12 +69,12 @@ def test_solves_through_the_queue_and_reports_progress(
     assert job is not None
     assert job.return_value() == result.model_dump(mode="json")
 
-    phases = [event.phase for event in events(redis_conn, job_id)]
+    phases = [event.phase for event in job_events(redis_conn, job_id)]
     assert phases[0] is Phase.QUEUED
     assert phases[-1] is Phase.DONE
     assert phases.index(Phase.THINKING) < phases.index(Phase.WRITING)
     assert phases.count(Phase.DONE) == 1
-    last_progress = [e for e in events(redis_conn, job_id) if e.phase is Phase.WRITING][-1]
+    last_progress = [e for e in job_events(redis_conn, job_id) if e.phase is Phase.WRITING][-1]
     assert 0 < last_progress.tokens <= (result.completion_tokens or 0)
     assert last_progress.budget_tokens == result.budget_tokens
 
@@ -123,7 +123,7 @@ def test_unreachable_server_fails_after_bounded_retries(
     assert result.failure is not None
     assert result.failure.code is FailureCode.MODEL_UNREACHABLE
     assert "did not answer after 3 tries" in result.failure.message
-    history = events(redis_conn, job_id)
+    history = job_events(redis_conn, job_id)
     assert history[-1].phase is Phase.FAILED
     assert history[-1].note == result.failure.message
     assert sum("not reachable" in (e.note or "") for e in history) == 2
@@ -169,7 +169,7 @@ def test_overload_is_retried_without_failing_the_job(
     assert result.status is SolveStatus.SOLVED
     assert result.attempts == 3
     assert fake_tgi.stats.overloaded == 2
-    notes = [e.note for e in events(redis_conn, job_id) if e.note]
+    notes = [e.note for e in job_events(redis_conn, job_id) if e.note]
     assert notes.count("model server busy, retrying") == 2
 
 
@@ -276,7 +276,7 @@ def test_job_over_its_time_limit_stops_cleanly(
     assert result.failure.code is FailureCode.TIMED_OUT
     assert 0 < (result.completion_tokens or 0) < 2000
     assert fake_tgi.wait_until(lambda stats: stats.active_requests == 0)
-    assert events(redis_conn, job_id)[-1].phase is Phase.FAILED
+    assert job_events(redis_conn, job_id)[-1].phase is Phase.FAILED
 
 
 def test_cancel_closes_the_stream_and_frees_the_slot(
@@ -304,7 +304,7 @@ def test_cancel_closes_the_stream_and_frees_the_slot(
     assert result.failure.code is FailureCode.CANCELLED
     assert fake_tgi.wait_until(lambda stats: stats.active_requests == 0)
     assert fake_tgi.stats.disconnects == 1
-    assert events(redis_conn, job_id)[-1].phase is Phase.CANCELLED
+    assert job_events(redis_conn, job_id)[-1].phase is Phase.CANCELLED
 
 
 def test_cancel_of_a_queued_job_takes_it_off_the_queue(
@@ -341,7 +341,7 @@ def test_render_request_hands_over_to_the_render_queue(
 ) -> None:
     job_id = enqueue_solve(redis_conn, SolveRequest(question=QUESTION, render=True), settings)
     work_burst(redis_conn, settings)
-    assert events(redis_conn, job_id)[-1].phase is Phase.RENDERING
+    assert job_events(redis_conn, job_id)[-1].phase is Phase.RENDERING
     render_queue = Queue(settings.render_queue, connection=redis_conn, serializer=JSONSerializer)
     [render_job] = render_queue.get_jobs()
     assert render_job.func_name == RENDER_JOB_FUNC
@@ -357,7 +357,7 @@ def test_rendering_job_takes_the_solution_to_done(
     SimpleWorker([render_queue], connection=redis_conn, serializer=JSONSerializer).work(
         burst=True, logging_level="WARNING"
     )
-    phases = [event.phase for event in events(redis_conn, job_id)]
+    phases = [event.phase for event in job_events(redis_conn, job_id)]
     assert phases[-2:] == [Phase.RENDERING, Phase.DONE]
     result = load_result(redis_conn, job_id)
     assert result is not None
