@@ -107,10 +107,7 @@ def _worker_main(role: str, burst: bool) -> None:
     _die_with_parent()
     settings = get_settings()
     if role == RENDER:
-        try:
-            importlib.import_module(PRELOAD[RENDER])
-        except ImportError as exc:
-            log.warning("render worker: %s not importable yet (%s)", PRELOAD[RENDER], exc)
+        importlib.import_module(PRELOAD[RENDER])
     conn = redis.Redis.from_url(settings.redis_url)
     make_worker(role, conn, settings).work(burst=burst, logging_level="INFO")
 
