@@ -1,4 +1,5 @@
-"""Shared fixtures: a dedicated, flushed Redis database and the settings that point at it."""
+"""Shared fixtures: a throwaway Redis server of the suite's own, flushed around each test, and
+the settings that point at it. No test touches a Redis that someone else runs."""
 
 from __future__ import annotations
 
@@ -10,27 +11,38 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
+from devtools.redis_server import RedisServer, RedisServerMissing, executable, throwaway_redis
+
 if TYPE_CHECKING:
+    from devtools.fakediscord import FakeDiscord
     from simulator.server import SimulatorServer
-    from tests.fakediscord import FakeDiscord
 
-TEST_REDIS_DB = int(os.environ.get("FATHOM_TEST_REDIS_DB", "13"))
-TEST_REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
-
-# Every process the tests start (workers, the bot) inherits this: nothing touches DB 0.
-os.environ["FATHOM_REDIS_URL"] = TEST_REDIS_URL
+# Nothing the tests start may fall back to a model server configured in the shell.
 os.environ.pop("FATHOM_MODEL_URL", None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def redis_server() -> Iterator[RedisServer]:
+    """The suite's own redis-server. Every process the tests start (workers, the bot, `fathom
+    ask`) inherits FATHOM_REDIS_URL pointing at it."""
+    try:
+        executable()
+    except RedisServerMissing as exc:
+        pytest.exit(str(exc), returncode=3)
+    with throwaway_redis() as server, pytest.MonkeyPatch.context() as env:
+        env.setenv("FATHOM_REDIS_URL", server.url())
+        yield server
+
+
 @pytest.fixture
-def redis_conn() -> Iterator[redis.Redis]:
-    """A connection to the test database, flushed before and after the test."""
-    conn = redis.Redis.from_url(TEST_REDIS_URL)
-    conn.flushdb()
+def redis_conn(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A connection to the suite's own server, flushed before and after the test."""
+    conn = redis.Redis.from_url(redis_server.url())
+    conn.flushall()
     try:
         yield conn
     finally:
-        conn.flushdb()
+        conn.flushall()
         conn.close()
 
 
@@ -55,7 +67,7 @@ def fake_tgi() -> Iterator[SimulatorServer]:
 @pytest.fixture
 async def fake_discord() -> AsyncIterator[FakeDiscord]:
     """A fake Discord on loopback, with discord.py pointed at it for the test."""
-    from tests.fakediscord import FakeDiscord
+    from devtools.fakediscord import FakeDiscord
 
     async with FakeDiscord(interaction_deadline=3.0) as fake:
         with fake.point_discord_py():

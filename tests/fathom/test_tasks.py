@@ -9,8 +9,8 @@ import random
 import redis
 import redis.asyncio as aioredis
 
+from devtools.redis_server import RedisServer
 from fathom.tasks import cancel_and_wait
-from tests.conftest import TEST_REDIS_URL
 
 
 async def swallows_one_cancellation(ended: asyncio.Event) -> None:
@@ -57,11 +57,13 @@ async def read_events_forever(conn: aioredis.Redis) -> None:
         await conn.xreadgroup("readers", "reader", {"events": ">"}, count=10, block=20)
 
 
-async def test_a_loop_of_redis_reads_always_ends_when_stopped(redis_conn: redis.Redis) -> None:
+async def test_a_loop_of_redis_reads_always_ends_when_stopped(
+    redis_conn: redis.Redis, redis_server: RedisServer
+) -> None:
     """redis.asyncio sends each command through asyncio.wait_for, which can lose a
     cancellation on Python 3.11: cancel such a loop at many moments, and it must always end."""
     redis_conn.xgroup_create("events", "readers", id="0", mkstream=True)
-    conn = aioredis.Redis.from_url(TEST_REDIS_URL)
+    conn = aioredis.Redis.from_url(redis_server.url())
     try:
         for _ in range(20):
             reader = asyncio.create_task(read_events_forever(conn))

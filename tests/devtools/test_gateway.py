@@ -6,8 +6,8 @@ import asyncio
 
 import discord
 
-from tests.fakediscord import FakeDiscord, MessageRecord
-from tests.fakediscord.client import running
+from devtools.fakediscord import FakeDiscord, MessageRecord
+from devtools.fakediscord.client import running
 
 
 def make_client(intents: discord.Intents | None = None) -> discord.Client:

@@ -8,7 +8,7 @@ Usage (pytest-asyncio, everything in the test's event loop)::
         student = fake_discord.create_user("student")
         fake_discord.add_member(guild, student)
         client = discord.Client(intents=..., guild_ready_timeout=0.05)  # built after the fixture
-        async with running(client, fake_discord):                  # tests.fakediscord.client
+        async with running(client, fake_discord):                  # devtools.fakediscord.client
             await tree.sync()
             ix = await fake_discord.send_slash_command(
                 "solve", user=student, channel=channel, options={"question": "1+1"})
@@ -20,8 +20,8 @@ A bot in another process: pass `fake_discord.env()` (FATHOM_DISCORD_API_URL,
 FATHOM_DISCORD_GATEWAY_URL, FATHOM_DISCORD_TOKEN) to it.
 """
 
-from tests.fakediscord.errors import DiscordError
-from tests.fakediscord.records import (
+from devtools.fakediscord.errors import DiscordError
+from devtools.fakediscord.records import (
     AttachmentRecord,
     CallbackRecord,
     ChannelRecord,
@@ -35,7 +35,7 @@ from tests.fakediscord.records import (
     RoleRecord,
     UserRecord,
 )
-from tests.fakediscord.server import FakeDiscord, Upload
+from devtools.fakediscord.server import FakeDiscord, Upload
 
 __all__ = [
     "AttachmentRecord",

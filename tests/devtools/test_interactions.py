@@ -9,8 +9,8 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.fakediscord import FakeDiscord, Upload
-from tests.fakediscord.client import running
+from devtools.fakediscord import FakeDiscord, Upload
+from devtools.fakediscord.client import running
 
 
 def make_client(

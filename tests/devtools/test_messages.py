@@ -8,8 +8,8 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.fakediscord import FakeDiscord
-from tests.fakediscord.client import running
+from devtools.fakediscord import FakeDiscord
+from devtools.fakediscord.client import running
 
 
 def make_client() -> discord.Client:

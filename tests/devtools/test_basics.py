@@ -5,8 +5,8 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from tests.fakediscord import FakeDiscord
-from tests.fakediscord.client import running
+from devtools.fakediscord import FakeDiscord
+from devtools.fakediscord.client import running
 
 
 def make_client() -> discord.Client:

@@ -24,10 +24,10 @@ import discord.http
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
-from tests.fakediscord import gateway as gw
-from tests.fakediscord.errors import DiscordError
-from tests.fakediscord.ratelimit import Injection, RateLimiter, too_many_requests_headers
-from tests.fakediscord.records import (
+from devtools.fakediscord import gateway as gw
+from devtools.fakediscord.errors import DiscordError
+from devtools.fakediscord.ratelimit import Injection, RateLimiter, too_many_requests_headers
+from devtools.fakediscord.records import (
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
     DM,
@@ -58,7 +58,7 @@ from tests.fakediscord.records import (
     message_reference_payload,
     new_snowflake,
 )
-from tests.fakediscord.validation import (
+from devtools.fakediscord.validation import (
     FLAG_IS_COMPONENTS_V2,
     FLAG_SUPPRESS_EMBEDS,
     sendable_flags,

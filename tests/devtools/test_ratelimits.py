@@ -7,8 +7,8 @@ import time
 import aiohttp
 import discord
 
-from tests.fakediscord import FakeDiscord
-from tests.fakediscord.client import running
+from devtools.fakediscord import FakeDiscord
+from devtools.fakediscord.client import running
 
 EDIT_ROUTE = "/channels/{channel_id}/messages/{message_id}"
 

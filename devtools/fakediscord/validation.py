@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tests.fakediscord.errors import DiscordError
-from tests.fakediscord.records import JSON, iter_components
+from devtools.fakediscord.errors import DiscordError
+from devtools.fakediscord.records import JSON, iter_components
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10

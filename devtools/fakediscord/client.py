@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import discord
 
-from tests.fakediscord.server import FakeDiscord
+from devtools.fakediscord.server import FakeDiscord
 
 
 @contextlib.asynccontextmanager
