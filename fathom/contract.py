@@ -1,21 +1,37 @@
 """The versioned job contract: what goes on the queue, what comes back, and progress between.
 
 Everything crosses Redis as JSON (RQ's JSONSerializer for job arguments, plain JSON strings for
-results and events); nothing is pickled.
+results, events and documents); nothing is pickled.
 """
 
 from __future__ import annotations
 
 import time
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 SOLVE_JOB_FUNC = "worker.jobs.solve"
 """Dotted path RQ imports on the worker; the bot enqueues by name and never imports the worker."""
+SOLVE_FAILURE_CALLBACK = "worker.jobs.on_solve_failure"
+"""Runs where RQ gives up on a solve job it could not finish (its worker died, retries spent)."""
+SOLVE_STOPPED_CALLBACK = "worker.jobs.on_solve_stopped"
+"""Runs in the worker after `fathom.queue.stop_job` killed the job's work horse."""
+RENDER_JOB_FUNC = "worker.render.job.render_solution"
+"""Draws a stored solution's math and stores its Document; ends the job."""
+RENDER_FAILURE_CALLBACK = "worker.render.job.on_render_failure"
+"""Ends the job with plain text when the rendering job dies without doing so itself."""
+
+SIMULATOR_MODEL_ID = "fathom-simulator"
+"""The model_id the TGI simulator reports in /info, /v1/models and every completion."""
+
+
+def is_simulator(model_id: str) -> bool:
+    """Whether a server's reported model_id (from /info or a completion) is the simulator."""
+    return model_id.strip().lower().startswith(SIMULATOR_MODEL_ID)
 
 
 class _Model(BaseModel):
@@ -30,16 +46,12 @@ class Turn(_Model):
 
 
 class Origin(_Model):
-    """Where the question came from, so the bot can deliver the answer. Opaque to the worker."""
+    """Who asked, and from which community (a Discord server), for quotas, fairness and the
+    moderators' views. Opaque to the worker."""
 
     source: Literal["cli", "discord", "bench", "test"] = "cli"
     user_id: int | None = None
     guild_id: int | None = None
-    channel_id: int | None = None
-    thread_id: int | None = None
-    status_message_id: int | None = None
-    reply_to_message_id: int | None = None
-    private: bool = False
 
 
 class SolveRequest(_Model):
@@ -49,9 +61,8 @@ class SolveRequest(_Model):
     question: str = Field(min_length=1)
     history: list[Turn] = Field(default_factory=list)
     seed: int | None = None
-    show_reasoning: bool = False
     render: bool = True
-    """Lay the solution out as Discord messages with rendered math (issue B) after solving."""
+    """Draw the solution's math into a Document after solving (a render job ends the job)."""
     origin: Origin = Field(default_factory=Origin)
     enqueued_at: float = Field(default_factory=time.time)
 
@@ -105,7 +116,6 @@ class FailureCode(StrEnum):
     STALLED = "stalled"
     TIMED_OUT = "timed_out"
     MODEL_ERROR = "model_error"
-    RENDER_FAILED = "render_failed"
     CANCELLED = "cancelled"
     INTERNAL = "internal"
 
@@ -114,6 +124,19 @@ class Failure(_Model):
     code: FailureCode
     message: str
     """One sentence a user can read and act on."""
+
+
+class Rendering(StrEnum):
+    """Where the drawing of a solution's math stands."""
+
+    NONE = "none"
+    """Not asked for, or nothing to draw: the solution is plain Markdown."""
+    PENDING = "pending"
+    """A render job will store the Document and end the job."""
+    DONE = "done"
+    """A Document is stored beside the result."""
+    FAILED = "failed"
+    """Drawing failed: the solution is shown as plain Markdown."""
 
 
 class Timings(_Model):
@@ -126,7 +149,7 @@ class Timings(_Model):
     generation_s: float | None = None
     """First token → last token."""
     total_s: float | None = None
-    """Enqueue → result stored."""
+    """Enqueue → the job's outcome stored."""
     tokens_per_s: float | None = None
 
 
@@ -153,14 +176,60 @@ class SolveResult(_Model):
     timings: Timings = Field(default_factory=Timings)
     failure: Failure | None = None
     origin: Origin = Field(default_factory=Origin)
-    rendered: bool = False
-    """A layout of Discord messages (and image files) is stored for this job."""
+    rendering: Rendering = Rendering.NONE
+    enqueued_at: float | None = None
     finished_at: float = Field(default_factory=time.time)
 
+    @property
+    def final(self) -> bool:
+        """The job has ended (nothing more will be stored for it)."""
+        return self.rendering is not Rendering.PENDING
 
-class MessagePayload(_Model):
-    """One Discord message of a laid-out solution; `files` name entries of the job's files hash
-    (or files in a directory for `fathom render`)."""
 
-    content: str = Field(max_length=2000)
-    files: list[str] = Field(default_factory=list, max_length=10)
+# --- the rendered solution: a neutral document, no idea of messages or their limits ---------
+
+
+class TextBlock(_Model):
+    """Markdown, with the math that converts exactly already written as Unicode."""
+
+    kind: Literal["text"] = "text"
+    markdown: str
+
+
+class ImageBlock(_Model):
+    """A picture of math (a formula, or a line of prose with formulas in it)."""
+
+    kind: Literal["image"] = "image"
+    file: str
+    """Name in the job's files (`fathom.keys.files_key`)."""
+    alt: str
+    """The source the picture shows (LaTeX, with the line's prose), for copying and screen
+    readers."""
+    width: int
+    height: int
+
+
+class AnswerBlock(_Model):
+    """The final answer: as text where it converts exactly, and as an emphasised picture."""
+
+    kind: Literal["answer"] = "answer"
+    latex: str
+    text: str | None = None
+    """Exact Unicode form, when there is one."""
+    file: str | None = None
+
+
+Block = Annotated[TextBlock | ImageBlock | AnswerBlock, Field(discriminator="kind")]
+
+
+class Document(_Model):
+    """A written solution with its math drawn, in reading order."""
+
+    version: int = CONTRACT_VERSION
+    blocks: list[Block] = Field(default_factory=list)
+
+    @property
+    def files(self) -> list[str]:
+        """Every file the blocks name, in order."""
+        names = [block.file for block in self.blocks if not isinstance(block, TextBlock)]
+        return [name for name in names if name is not None]

@@ -1,7 +1,8 @@
-"""Putting solve jobs on the RQ queue, cancelling them and asking where they stand.
+"""The queue operations both sides use: enqueueing solve and render jobs, cancelling them, and
+asking where they stand.
 
-The bot and `fathom ask` use this; it never imports the worker: jobs and callbacks are named by
-their dotted paths, and every argument crosses Redis as JSON (RQ's JSONSerializer).
+Jobs and callbacks are named by their dotted paths (the bot never imports the worker), and every
+argument crosses Redis as JSON (RQ's JSONSerializer).
 """
 
 from __future__ import annotations
@@ -18,29 +19,32 @@ from rq.serializers import JSONSerializer
 
 from fathom import keys
 from fathom.contract import (
+    RENDER_FAILURE_CALLBACK,
+    RENDER_JOB_FUNC,
+    SOLVE_FAILURE_CALLBACK,
     SOLVE_JOB_FUNC,
+    SOLVE_STOPPED_CALLBACK,
     Failure,
     FailureCode,
-    Origin,
     Phase,
     ProgressEvent,
     SolveRequest,
     SolveResult,
     SolveStatus,
 )
-from fathom.events import load_result, publish_event, store_result
+from fathom.events import end_job, load_result, publish_event
 from fathom.settings import Settings
 
-SOLVE_FAILURE_CALLBACK = "worker.jobs.on_solve_failure"
-"""Runs where RQ gives up on a job it could not finish (its worker died, retries spent)."""
-SOLVE_STOPPED_CALLBACK = "worker.jobs.on_solve_stopped"
-"""Runs in the worker after `stop_job` killed the job's work horse."""
-
 CANCELLED_MESSAGE = "The question was cancelled before it was answered."
+RENDER_RETRIES = 1
 
 
 def solve_queue(conn: redis.Redis, settings: Settings) -> Queue:
     return Queue(settings.solve_queue, connection=conn, serializer=JSONSerializer)
+
+
+def render_queue(conn: redis.Redis, settings: Settings) -> Queue:
+    return Queue(settings.render_queue, connection=conn, serializer=JSONSerializer)
 
 
 def fetch_job(conn: redis.Redis, job_id: str) -> Job | None:
@@ -74,6 +78,20 @@ def enqueue_solve(
     return job_id
 
 
+def enqueue_render(conn: redis.Redis, job_id: str, settings: Settings) -> Job:
+    """Hand a stored solution to a CPU render worker (it ends the job)."""
+    return render_queue(conn, settings).enqueue_call(
+        RENDER_JOB_FUNC,
+        args=(job_id,),
+        timeout=settings.render_job_timeout_s,
+        result_ttl=settings.result_ttl_s,
+        failure_ttl=settings.result_ttl_s,
+        retry=Retry(max=RENDER_RETRIES),
+        on_failure=Callback(RENDER_FAILURE_CALLBACK),
+        description=f"render solution of {job_id}",
+    )
+
+
 def queue_position(conn: redis.Redis, job_id: str) -> int | None:
     """0-based place in the solve queue; None once a worker took it (or it is unknown)."""
     job = fetch_job(conn, job_id)
@@ -85,6 +103,18 @@ def solve_workers(conn: redis.Redis, settings: Settings) -> int:
     return Worker.count(connection=conn, queue=solve_queue(conn, settings))
 
 
+def cancelled_result(job_id: str, request: SolveRequest) -> SolveResult:
+    """The outcome of a job cancelled before or while it was solved, with nothing kept."""
+    return SolveResult(
+        job_id=job_id,
+        status=SolveStatus.CANCELLED,
+        question=request.question,
+        origin=request.origin,
+        enqueued_at=request.enqueued_at,
+        failure=Failure(code=FailureCode.CANCELLED, message=CANCELLED_MESSAGE),
+    )
+
+
 class CancelOutcome(StrEnum):
     CANCELLED = "cancelled"
     """It was still waiting: taken off the queue, the CANCELLED outcome is stored."""
@@ -93,21 +123,6 @@ class CancelOutcome(StrEnum):
     FINISHED = "finished"
     """Too late: it already has an outcome."""
     UNKNOWN = "unknown"
-
-
-def record_cancelled(
-    conn: redis.Redis, job_id: str, question: str, origin: Origin, settings: Settings
-) -> None:
-    """Store and announce the CANCELLED outcome of a job no worker will report on."""
-    result = SolveResult(
-        job_id=job_id,
-        status=SolveStatus.CANCELLED,
-        question=question,
-        origin=origin,
-        failure=Failure(code=FailureCode.CANCELLED, message=CANCELLED_MESSAGE),
-    )
-    store_result(conn, result, settings.result_ttl_s)
-    publish_event(conn, ProgressEvent(job_id=job_id, phase=Phase.CANCELLED, note=CANCELLED_MESSAGE))
 
 
 def cancel_job(conn: redis.Redis, job_id: str, settings: Settings) -> CancelOutcome:
@@ -124,7 +139,7 @@ def cancel_job(conn: redis.Redis, job_id: str, settings: Settings) -> CancelOutc
         except InvalidJobOperation:
             return CancelOutcome.FINISHED
         request = SolveRequest.model_validate(job.args[0])
-        record_cancelled(conn, job_id, request.question, request.origin, settings)
+        end_job(conn, cancelled_result(job_id, request), ttl_s=settings.result_ttl_s)
         return CancelOutcome.CANCELLED
     if status == JobStatus.STARTED:
         return CancelOutcome.STOPPING
@@ -133,7 +148,7 @@ def cancel_job(conn: redis.Redis, job_id: str, settings: Settings) -> CancelOutc
 
 def stop_job(conn: redis.Redis, job_id: str) -> bool:
     """Hard stop: the worker kills the job's work horse (the kernel closes its model stream);
-    `worker.jobs.on_solve_stopped` stores the outcome. For a job that ignores `cancel_job`."""
+    the worker's stopped callback ends the job. For a job that ignores `cancel_job`."""
     job = fetch_job(conn, job_id)
     if job is None or job.get_status() != JobStatus.STARTED:
         return False

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     """This bot's consumer name in the events stream's consumer group."""
     events_block_ms: int = Field(1000, ge=1)
     """Longest wait of one read of the events stream."""
+    lost_job_after_s: float = Field(120.0, ge=0.0)
+    """A promised job this old with neither an outcome nor a live RQ job will never get one
+    (a crash between promising and enqueueing, a work horse killed outright): the bot ends it
+    as lost and tells the asker."""
     bot_stop_grace_s: float = Field(5.0, gt=0.0)
     """How long a stopping bot waits for its deliveries and status edits before it closes (what
     is cut short resumes after the restart)."""

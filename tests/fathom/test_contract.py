@@ -58,7 +58,7 @@ def test_keys_are_namespaced_per_job() -> None:
         keys.progress_stream("a"),
         keys.result_key("a"),
         keys.files_key("a"),
-        keys.layout_key("a"),
+        keys.document_key("a"),
         keys.cancel_key("a"),
     }
     assert len(names) == 5
