@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fathom.contract import AnswerBlock, Document
+
 
 def fathom(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fathom.cli", "render", *args],
+        [sys.executable, "-m", "cli", "render", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -42,7 +44,10 @@ def test_render_markdown_solution(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     messages = json.loads((out / "messages.json").read_text())
     assert messages[0] == {"content": "First x².", "files": ["math-001.png"]}
-    assert messages[-1]["content"].startswith("**Answer:** 1/2")
+    assert messages[-1]["content"].startswith("**Final answer:** 1/2")
+    assert messages[-1]["files"] == ["answer.png"]
+    document = Document.model_validate_json((out / "document.json").read_text())
+    assert document.blocks[-1] == AnswerBlock(latex="\\frac12", text="1/2", file="answer.png")
     for m in messages:
         for name in m["files"]:
             assert (out / name).read_bytes().startswith(b"\x89PNG")

@@ -13,7 +13,7 @@ from tests.conftest import free_port
 
 def test_fake_tgi_command_serves_health_and_says_it_is_a_simulator() -> None:
     port = free_port()
-    command = [sys.executable, "-m", "fathom.cli", "fake-tgi", "--port", str(port)]
+    command = [sys.executable, "-m", "cli", "fake-tgi", "--port", str(port)]
     proc = subprocess.Popen(
         [*command, "--tokens-per-s", "5000", "--ttft", "0"],
         stdout=subprocess.PIPE,
@@ -42,7 +42,7 @@ def test_fake_tgi_command_serves_health_and_says_it_is_a_simulator() -> None:
 
 def test_fake_tgi_rejects_a_bad_option() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fathom.cli", "fake-tgi", "--tokens-per-s", "-1"],
+        [sys.executable, "-m", "cli", "fake-tgi", "--tokens-per-s", "-1"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -127,3 +127,21 @@ def test_empty_question_is_a_usage_error(redis_conn: redis.Redis) -> None:
     done = fathom_ask("   ")
     assert done.returncode == 2
     assert "the question is empty" in done.stderr
+
+
+def test_asking_as_a_pool_starts_waits_for_whichever_worker_takes_the_job(
+    redis_conn: redis.Redis, configure: Configure, fake_tgi: SimulatorServer, tmp_path: Path
+) -> None:
+    # `fathom ask` sees no worker yet and starts a temporary one; the pool's worker may take the
+    # job first, and the temporary worker then leaves with the queue empty. The answer must
+    # still come back, wherever it was solved.
+    settings: Settings = configure(MODEL_URL=fake_tgi.url)
+    fake_tgi.config.tokens_per_s = 200
+    fake_tgi.config.completion_tokens = 400
+    with worker_pool(tmp_path, "-n", "1", "--render-workers", "0"):
+        done = fathom_ask(QUESTION, "--json")
+        assert done.returncode == 0, done.stderr
+        result = SolveResult.model_validate_json(done.stdout)
+        assert result.status is SolveStatus.SOLVED
+        wait_for(lambda: solve_workers(redis_conn, settings) == 1, 20, "the pool's worker")
+    assert fake_tgi.stats.completed == 1
