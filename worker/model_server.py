@@ -6,17 +6,13 @@ estimate stand in."""
 from __future__ import annotations
 
 import ssl
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 
-from simulator import is_simulator
+from fathom.contract import is_simulator
 from worker.prompt import Message
-
-INFO_CACHE_S = 60.0
-"""How long one process trusts a server's /info (a restarted server may change its limits)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +23,6 @@ class ServerInfo:
     simulated: bool
     """The server says it is the fathom simulator, not a model."""
 
-
-_info_cache: dict[str, tuple[float, ServerInfo]] = {}
 
 TLS_CONTEXT = ssl.create_default_context()
 """Built once, when the pool imports the worker, and shared by every forked job: a fresh
@@ -69,27 +63,21 @@ def _int_or_none(value: Any) -> int | None:
 async def server_info(
     http: httpx2.AsyncClient, base_url: str, default_model_id: str, default_context: int
 ) -> ServerInfo:
-    """The server's limits from /info, cached per process for INFO_CACHE_S.
+    """The server's limits from /info.
 
     Raises httpx2 transport errors (connection refused while the server loads) to the caller,
     which retries; a server without /info gets the configured defaults.
     """
-    cached = _info_cache.get(base_url)
-    if cached is not None and time.monotonic() - cached[0] < INFO_CACHE_S:
-        return cached[1]
     body = _json_body(await http.get(f"{base_url}/info"))
-    if isinstance(body, dict):
-        model_id = str(body.get("model_id") or default_model_id)
-        info = ServerInfo(
-            model_id=model_id,
-            max_total_tokens=_int_or_none(body.get("max_total_tokens")) or default_context,
-            max_input_tokens=_int_or_none(body.get("max_input_tokens")),
-            simulated=is_simulator(model_id),
-        )
-    else:
-        info = ServerInfo(default_model_id, default_context, None, simulated=False)
-    _info_cache[base_url] = (time.monotonic(), info)
-    return info
+    if not isinstance(body, dict):
+        return ServerInfo(default_model_id, default_context, None, simulated=False)
+    model_id = str(body.get("model_id") or default_model_id)
+    return ServerInfo(
+        model_id=model_id,
+        max_total_tokens=_int_or_none(body.get("max_total_tokens")) or default_context,
+        max_input_tokens=_int_or_none(body.get("max_input_tokens")),
+        simulated=is_simulator(model_id),
+    )
 
 
 async def count_prompt_tokens(

@@ -1,18 +1,25 @@
-"""`fathom worker`: a pool of RQ workers sized for the model server's concurrency.
+"""`fathom worker`: RQ's own WorkerPool, sized for the model server's concurrency.
 
 One RQ worker runs one job at a time and a solve job spends its life waiting on the model's
 stream, while the model server batches dozens of sequences: so the pool runs `workers` solve
 workers (one per sequence the server batches) plus `render_workers` for the rendering queue.
 
-Each worker is RQ's forking `Worker` (a work horse per job, so a stop or a crash takes only
-that job down) with the JSON serializer and dead-worker recovery tuned from RQ's ~10 minutes
-down to under a minute. The supervisor imports the solve job before forking, so every worker
-and horse shares those pages instead of importing them again per job.
+RQ's WorkerPool starts, respawns and stops the workers; what it is given here keeps today's
+guarantees:
+- solve workers are RQ's forking `Worker` (a work horse per job, so a stop or a crash takes only
+  that job down), with dead-worker recovery tuned from RQ's ~10 minutes down to under a minute
+  (`SolveWorker`), and a work horse that dies with its worker (Linux PDEATHSIG);
+- render workers are `SimpleWorker`s, so the MathJax node process and the render cache live
+  across jobs; they form a second WorkerPool (one pool runs one worker class), in a process of
+  its own that the first pool stops with itself (`render_workers` = 0 runs none);
+- the supervisor imports the solve job and warms the HTTP path before forking, so every worker
+  and horse shares those pages;
+- in burst mode the render pool starts once the solve pool is done, so it sees every rendering
+  job the solves enqueued.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import ctypes
 import importlib
@@ -20,36 +27,34 @@ import logging
 import multiprocessing
 import os
 import signal
-import socket
 import sys
-import time
-from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Any
 
 import httpx2
 import redis
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.worker_pool import WorkerPool
 
 from fathom.settings import Settings, get_settings
 from worker.warmup import warm_up
 
 log = logging.getLogger("fathom.worker")
 
-SOLVE, RENDER = "solve", "render"
-PRELOAD = {SOLVE: "worker.jobs", RENDER: "worker.render.job"}
-"""Modules each kind of worker imports before its first job (render's brings matplotlib, which
+SOLVE_JOBS = "worker.jobs"
+RENDER_JOBS = "worker.render.job"
+"""Modules each kind of worker imports before its first job (rendering brings matplotlib, which
 the solve workers never load)."""
-RESPAWN_PAUSE_S = 1.0
 PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent dies: a work horse whose worker was
     killed must not go on streaming a job that RQ will hand to another worker, and a worker
-    must not outlive its supervisor unmanaged."""
+    must not outlive its pool unmanaged."""
     if not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(None, use_errno=True)
@@ -58,8 +63,34 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-class FathomWorker(Worker):
-    """RQ's forking worker (for solve jobs) with faster abandoned-job detection.
+class JSONQueue(Queue):
+    """RQ's WorkerPool builds its queues without a serializer: jobs here are JSON."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["serializer"] = JSONSerializer
+        super().__init__(*args, **kwargs)
+
+
+def _tuning(settings: Settings) -> dict[str, int]:
+    return {
+        "worker_ttl": settings.worker_ttl_s,
+        "maintenance_interval": settings.maintenance_interval_s,
+        "job_monitoring_interval": max(1, settings.worker_ttl_s // 3),
+    }
+
+
+class _Unscheduled:
+    """RQ's WorkerPool starts every worker `with_scheduler=True`; nothing here is scheduled
+    (retries are immediate), and a scheduler is one more child process per worker."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        kwargs["with_scheduler"] = False
+        worked: bool = super().work(*args, **kwargs)  # type: ignore[misc]
+        return worked
+
+
+class SolveWorker(_Unscheduled, Worker):
+    """RQ's forking worker with faster abandoned-job detection.
 
     A running job's entry in the started registry is refreshed every
     `job_monitoring_interval` seconds and expires `get_heartbeat_ttl` seconds later; the next
@@ -67,6 +98,10 @@ class FathomWorker(Worker):
     RQ adds a fixed 60 s to that TTL; here the grace is `worker_ttl`, so a job whose worker was
     SIGKILLed is back on the queue within interval + worker_ttl + maintenance_interval.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, **_tuning(get_settings())})
+        _die_with_parent()  # runs in the worker process the pool forked
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         interval = float(self.job_monitoring_interval)
@@ -79,117 +114,62 @@ class FathomWorker(Worker):
         _die_with_parent()
 
 
-class RenderWorker(SimpleWorker):
+class RenderWorker(_Unscheduled, SimpleWorker):
     """Runs rendering jobs in the worker process itself: the MathJax node process and the
     render cache then live across jobs instead of being started again in every work horse.
     A render job is short and bounded (`render_job_timeout_s`), which is also how soon a
     job whose render worker died is noticed."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, **_tuning(get_settings())})
+        _die_with_parent()
+        importlib.import_module(RENDER_JOBS)
 
-def make_worker(role: str, conn: redis.Redis, settings: Settings) -> Worker | SimpleWorker:
-    queue_name = settings.solve_queue if role == SOLVE else settings.render_queue
-    worker_class: type[Worker | SimpleWorker] = FathomWorker if role == SOLVE else RenderWorker
-    return worker_class(
-        [Queue(queue_name, connection=conn, serializer=JSONSerializer)],
+
+class FathomPool(WorkerPool):
+    """A WorkerPool that also stops the processes of its sibling pools when it is told to stop
+    (the init system signals only the supervisor)."""
+
+    def __init__(self, *args: Any, siblings: list[BaseProcess], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.siblings = siblings
+
+    def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+        for sibling in self.siblings:
+            if sibling.is_alive() and sibling.pid is not None:
+                os.kill(sibling.pid, signal.SIGTERM)
+
+
+def _pool(
+    queue: str,
+    count: int,
+    worker_class: type[SolveWorker | RenderWorker],
+    conn: redis.Redis,
+    siblings: list[BaseProcess],
+) -> FathomPool:
+    return FathomPool(
+        [queue],
         connection=conn,
+        num_workers=count,
+        worker_class=worker_class,
         serializer=JSONSerializer,
-        name=f"{socket.gethostname()}.{os.getpid()}.{role}",
-        worker_ttl=settings.worker_ttl_s,
-        maintenance_interval=settings.maintenance_interval_s,
-        job_monitoring_interval=max(1, settings.worker_ttl_s // 3),
+        queue_class=JSONQueue,
+        siblings=siblings,
     )
 
 
-def _worker_main(role: str, burst: bool) -> None:
-    """Body of one worker process (forked from the supervisor)."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _run_pool(pool: FathomPool, burst: bool) -> None:
+    pool.start(burst=burst, logging_level="INFO")
+
+
+def _run_sibling(pool: FathomPool) -> None:
     _die_with_parent()
-    settings = get_settings()
-    if role == RENDER:
-        importlib.import_module(PRELOAD[RENDER])
-    conn = redis.Redis.from_url(settings.redis_url)
-    make_worker(role, conn, settings).work(burst=burst, logging_level="INFO")
+    _run_pool(pool, burst=False)
 
 
-@dataclass
-class _Child:
-    role: str
-    process: BaseProcess
-
-
-class WorkerPool:
-    """Starts the workers, restarts any that die, and shuts them down warmly on SIGTERM/SIGINT
-    (each finishes its current job; a second signal stops them at once)."""
-
-    def __init__(self, solve_workers: int, render_workers: int, burst: bool) -> None:
-        self.counts = {SOLVE: solve_workers, RENDER: render_workers}
-        self.burst = burst
-        self.children: list[_Child] = []
-        self.stop_signals = 0
-        self._context = multiprocessing.get_context("fork")
-
-    def _start(self, role: str) -> None:
-        process = self._context.Process(
-            target=_worker_main, args=(role, self.burst), name=f"fathom-{role}-worker"
-        )
-        process.start()
-        self.children.append(_Child(role, process))
-
-    def _start_role(self, role: str) -> None:
-        for _ in range(self.counts[role]):
-            self._start(role)
-
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.stop_signals += 1
-        how = "warm" if self.stop_signals == 1 else "cold"
-        log.info("%s: %s shutdown of %d workers", signal.Signals(signum).name, how, self._alive())
-        for child in self.children:
-            if child.process.is_alive() and child.process.pid is not None:
-                os.kill(child.process.pid, signal.SIGTERM)
-
-    def _alive(self) -> int:
-        return sum(child.process.is_alive() for child in self.children)
-
-    def _reap(self) -> list[str]:
-        """Forget dead children; return the roles of those that died."""
-        dead = [child for child in self.children if not child.process.is_alive()]
-        for child in dead:
-            child.process.join()
-            self.children.remove(child)
-        return [child.role for child in dead]
-
-    def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
-        # In burst mode the render workers start once the solve workers are done, so they see
-        # every rendering job the solves enqueued.
-        self._start_role(SOLVE)
-        if not self.burst:
-            self._start_role(RENDER)
-        render_started = not self.burst
-        log.info("pool: %d solve + %d render workers", self.counts[SOLVE], self.counts[RENDER])
-        while True:
-            for role in self._reap():
-                if not self.burst and not self.stop_signals:
-                    log.warning("pool: a %s worker died; starting another", role)
-                    time.sleep(RESPAWN_PAUSE_S)
-                    self._start(role)
-            if (
-                self.burst
-                and not render_started
-                and not any(child.role == SOLVE for child in self.children)
-            ):
-                render_started = True
-                if not self.stop_signals:
-                    self._start_role(RENDER)
-            if not self.children and (self.stop_signals or (self.burst and render_started)):
-                log.info("pool: all workers stopped")
-                return 0
-            time.sleep(0.2)
-
-
-def run(args: argparse.Namespace) -> int:
+def run_pool(workers: int | None, render_workers: int | None, burst: bool) -> int:
+    """`fathom worker`: the pools, sized by the arguments or else the settings."""
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     conn = redis.Redis.from_url(settings.redis_url)
@@ -198,22 +178,47 @@ def run(args: argparse.Namespace) -> int:
     except redis.RedisError as exc:
         print(f"fathom worker: cannot reach Redis at {settings.redis_url}: {exc}", file=sys.stderr)
         return 1
-    finally:
-        conn.close()
-    importlib.import_module(PRELOAD[SOLVE])
-    try:
-        asyncio.run(warm_up())
-    except (OSError, httpx2.HTTPError, ValueError) as exc:  # only slower first jobs
-        log.warning("pool: HTTP warm-up failed (%s)", exc)
-    solve_workers = args.workers if args.workers is not None else settings.workers
-    render_workers = (
-        args.render_workers if args.render_workers is not None else settings.render_workers
-    )
-    if solve_workers and not settings.model_url:
+    solve_count = workers if workers is not None else settings.workers
+    render_count = render_workers if render_workers is not None else settings.render_workers
+    if solve_count and not settings.model_url:
         print(
             "fathom worker: FATHOM_MODEL_URL is not set; point it at TGI or another "
             "OpenAI-compatible server (`fathom fake-tgi` for a local simulator)",
             file=sys.stderr,
         )
         return 2
-    return WorkerPool(solve_workers, render_workers, burst=args.burst).run()
+    importlib.import_module(SOLVE_JOBS)
+    try:
+        asyncio.run(warm_up())
+    except (OSError, httpx2.HTTPError, ValueError) as exc:  # only slower first jobs
+        log.warning("pool: HTTP warm-up failed (%s)", exc)
+    log.info("pool: %d solve + %d render workers", solve_count, render_count)
+    siblings: list[BaseProcess] = []
+    pools = [
+        _pool(queue, count, worker_class, conn, siblings)
+        for queue, count, worker_class in (
+            (settings.solve_queue, solve_count, SolveWorker),
+            (settings.render_queue, render_count, RenderWorker),
+        )
+        if count
+    ]
+    if not pools:
+        print("fathom worker: no workers to run (-n 0 and --render-workers 0)", file=sys.stderr)
+        return 2
+    if burst:
+        for pool in pools:
+            _run_pool(pool, burst=True)
+        return 0
+    first, *others = pools
+    fork = multiprocessing.get_context("fork")
+    for other in others:
+        process: BaseProcess = fork.Process(
+            target=_run_sibling, args=(other,), name="fathom-render-pool"
+        )
+        process.start()
+        siblings.append(process)
+    _run_pool(first, burst=False)
+    for process in siblings:
+        process.join()
+    log.info("pool: all workers stopped")
+    return 0

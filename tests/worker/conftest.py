@@ -22,7 +22,6 @@ from fathom.events import load_result
 from fathom.queue import enqueue_solve
 from fathom.settings import Settings, get_settings
 from simulator.server import SimulatorServer
-from worker import model_server
 
 FAST_RETRIES = {
     "FATHOM_CONNECT_ATTEMPTS": "3",
@@ -50,9 +49,6 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
         return get_settings()
 
     get_settings.cache_clear()
-    # Each test's simulator has its own limits; a port reused from an earlier test must not
-    # hit that test's cached /info.
-    monkeypatch.setattr(model_server, "_info_cache", {})
     yield apply
     get_settings.cache_clear()
 
@@ -91,7 +87,7 @@ def worker_pool(tmp_path: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]
     """`fathom worker ARGS` in a subprocess (the environment carries the test's settings)."""
     log = (tmp_path / "pool.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "fathom.cli", "worker", *args],
+        [sys.executable, "-m", "cli", "worker", *args],
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -147,7 +147,7 @@ def test_burst_drains_the_queue_and_exits(
 def test_pool_without_redis_says_why(tmp_path: Path) -> None:
     env = {**os.environ, "FATHOM_REDIS_URL": "redis://127.0.0.1:1/0"}
     done = subprocess.run(
-        [sys.executable, "-m", "fathom.cli", "worker", "--burst"],
+        [sys.executable, "-m", "cli", "worker", "--burst"],
         env=env,
         capture_output=True,
         text=True,
@@ -160,7 +160,7 @@ def test_pool_without_redis_says_why(tmp_path: Path) -> None:
 def test_pool_without_a_model_server_says_why(redis_conn: redis.Redis) -> None:
     env = {key: value for key, value in os.environ.items() if key != "FATHOM_MODEL_URL"}
     done = subprocess.run(
-        [sys.executable, "-m", "fathom.cli", "worker", "--burst"],
+        [sys.executable, "-m", "cli", "worker", "--burst"],
         env=env,
         capture_output=True,
         text=True,

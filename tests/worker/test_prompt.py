@@ -4,7 +4,7 @@ import random
 
 from fathom.contract import Phase, SolveRequest, Turn
 from fathom.settings import FATHOM_INSTRUCTION
-from worker.jobs import backoff_delay, time_limit
+from worker.errors import Backoff
 from worker.progress import ProgressThrottle
 from worker.prompt import (
     MIN_ANSWER_TOKENS,
@@ -12,6 +12,7 @@ from worker.prompt import (
     build_messages,
     estimate_prompt_tokens,
 )
+from worker.run import time_limit
 
 
 def test_single_question_is_one_user_turn_with_the_instruction() -> None:
@@ -69,7 +70,8 @@ def test_throttle_lets_phase_changes_through_and_spaces_the_rest() -> None:
 
 def test_backoff_grows_to_its_cap_with_jitter() -> None:
     rng = random.Random(1)
-    delays = [backoff_delay(n, 1.0, 15.0, rng) for n in range(1, 9)]
+    backoff = Backoff(attempts=9, base_s=1.0, cap_s=15.0)
+    delays = [backoff.delay(n, rng) for n in range(1, 9)]
     assert 0.5 <= delays[0] <= 1.0
     assert 4.0 <= delays[3] <= 8.0
     assert all(7.5 <= d <= 15.0 for d in delays[5:])

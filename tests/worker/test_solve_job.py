@@ -13,9 +13,11 @@ from rq.serializers import JSONSerializer
 
 from fathom import keys
 from fathom.contract import (
+    RENDER_JOB_FUNC,
     SOLVE_JOB_FUNC,
     FailureCode,
     Phase,
+    Rendering,
     SolveRequest,
     SolveStatus,
     Turn,
@@ -27,7 +29,7 @@ from simulator import SIMULATOR_MODEL_ID
 from simulator.server import SimulatorServer
 from tests.conftest import free_port
 from tests.worker.conftest import Configure, solve_now, work_burst
-from worker.jobs import RENDER_JOB_FUNC, JobFailed, RetryLater, classify
+from worker.errors import JobFailed, RetryLater, classify
 
 QUESTION = "What is the sum of the first 100 positive integers?"
 
@@ -204,15 +206,24 @@ def test_question_too_long_fails_at_once_with_a_reason(
 def test_server_side_validation_error_fails_at_once(
     redis_conn: redis.Redis, settings: Settings, fake_tgi: SimulatorServer
 ) -> None:
-    solve_now(redis_conn, settings, SolveRequest(question=QUESTION, render=False))
-    # The server restarts with a smaller input limit while the worker still trusts its cached
-    # /info: the server's own (in-stream) validation error must fail the job, not retry it.
-    fake_tgi.config.max_input_tokens = 10
+    # The first attempt's stream is cut; before the retry the server restarts with a smaller
+    # input limit while the job still trusts the /info it read: the server's own (in-stream)
+    # validation error must fail the job, not be retried.
+    fake_tgi.config.drop_after_tokens = 5
+    fake_tgi.config.fault_requests = 1
+
+    def shrink_after_the_drop() -> None:
+        if fake_tgi.wait_until(lambda stats: stats.dropped == 1):
+            fake_tgi.config.max_input_tokens = 10
+
+    shrinker = threading.Thread(target=shrink_after_the_drop)
+    shrinker.start()
     result = solve_now(redis_conn, settings, SolveRequest(question=QUESTION, render=False))
+    shrinker.join()
     assert result.status is SolveStatus.FAILED
     assert result.failure is not None
     assert result.failure.code is FailureCode.QUESTION_TOO_LONG
-    assert result.attempts == 1
+    assert result.attempts == 2
     assert fake_tgi.stats.validation_errors == 1
 
 
@@ -342,6 +353,10 @@ def test_render_request_hands_over_to_the_render_queue(
     job_id = enqueue_solve(redis_conn, SolveRequest(question=QUESTION, render=True), settings)
     work_burst(redis_conn, settings)
     assert job_events(redis_conn, job_id)[-1].phase is Phase.RENDERING
+    stored = load_result(redis_conn, job_id)
+    assert stored is not None
+    assert stored.rendering is Rendering.PENDING
+    assert not stored.final
     render_queue = Queue(settings.render_queue, connection=redis_conn, serializer=JSONSerializer)
     [render_job] = render_queue.get_jobs()
     assert render_job.func_name == RENDER_JOB_FUNC
@@ -362,8 +377,8 @@ def test_rendering_job_takes_the_solution_to_done(
     result = load_result(redis_conn, job_id)
     assert result is not None
     assert result.status is SolveStatus.SOLVED
-    assert result.rendered
-    assert redis_conn.exists(keys.layout_key(job_id))
+    assert result.rendering is Rendering.DONE
+    assert redis_conn.exists(keys.document_key(job_id))
 
 
 def _http_error(status: int, body: str) -> HfHubHTTPError:

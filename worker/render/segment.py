@@ -56,7 +56,7 @@ MATH_ENVIRONMENTS = frozenset(
 @dataclass(frozen=True)
 class Prose:
     text: str
-    """Markdown as Discord shows it (escaped dollars already turned into `$`)."""
+    """Markdown as it is shown (escaped dollars already turned into `$`)."""
 
 
 @dataclass(frozen=True)

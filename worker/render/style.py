@@ -8,9 +8,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Style:
     fg: str = "#DBDEE1"
-    """Glyphs: Discord's dark-theme text colour."""
+    """Glyphs: a light grey, as dark chat themes write text."""
     bg: str = "#313338"
-    """The opaque plate: Discord's dark background, so images read on both themes."""
+    """The opaque dark plate behind every picture, so it reads on dark and light themes."""
     accent: str = "#F0B232"
     """Frame of every \\boxed{} and of the final-answer image."""
     em_px: int = 16

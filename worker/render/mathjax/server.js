@@ -23,8 +23,8 @@ const {Resvg} = require('@resvg/resvg-js');
 
 const config = Object.assign(
   {
-    fg: '#DBDEE1', // Discord's dark-theme text colour
-    bg: '#313338', // Discord's dark-theme background: the plate
+    fg: '#DBDEE1', // light glyphs...
+    bg: '#313338', // ...on an opaque dark plate, readable on dark and light chat themes
     accent: '#F0B232', // frame of \boxed and of the final-answer plate
     emPx: 16, // font size at 1x
     scale: 2,
