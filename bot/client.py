@@ -1,4 +1,7 @@
-"""The bot: a discord.py commands.Bot that loads one cog per file of bot/cogs/."""
+"""The bot: a discord.py commands.Bot holding the clients (Redis for the bot's records, a
+synchronous connection for RQ, Discord's HTTP client paced in one place), loading every
+extension of `bot.exts` and syncing the application commands. It imports no extension: each
+feature is an extension that owns its services."""
 
 from __future__ import annotations
 
@@ -8,68 +11,86 @@ import json
 import logging
 import pkgutil
 import time
+from types import SimpleNamespace
 
+import aiohttp
 import discord
-import redis
 import redis.asyncio as aioredis
+import redis.exceptions
 from discord.ext import commands
+from redis import Redis as SyncRedis
 
-import bot.cogs
-from bot.asking import Asker
+import bot.exts
+from bot import keys as bot_keys
+from bot.components import JOB_BUTTONS
 from bot.logic.pacing import TokenBucket
-from bot.store import BotStore
-from bot.tracker import Tracker
-from bot.views import DYNAMIC_ITEMS
-from fathom import keys
 from fathom.settings import Settings
 
 log = logging.getLogger(__name__)
 
+TRANSIENT_ERRORS = (
+    aiohttp.ClientError,
+    asyncio.TimeoutError,
+    OSError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+"""What Discord's and Redis's clients raise for trouble that may pass: try again later."""
+
+UNPACED_PATHS = ("/interactions/", "/webhooks/")
+"""Interaction responses and follow-ups: Discord does not count them against the global
+limit, and the first one must go out within 3 seconds."""
+
 
 class FathomBot(commands.Bot):
-    """Redis clients are made in `setup_hook` (inside the running loop), never at import."""
+    """Clients are made in `setup_hook` (inside the running loop), never at import."""
 
-    rq_conn: redis.Redis
-    """Synchronous connection for RQ (used through asyncio.to_thread)."""
-    store: BotStore
-    tracker: Tracker
-    asker: Asker
+    redis: aioredis.Redis
+    """The bot's records (promises, deliveries, quotas, conversations) and the events stream."""
+    rq_conn: SyncRedis
+    """Synchronous connection for RQ and the contract's queue operations (through
+    asyncio.to_thread)."""
 
     def __init__(self, settings: Settings, *, guild_ready_timeout: float = 2.0) -> None:
         intents = discord.Intents.default()
         intents.message_content = settings.discord_message_content_intent
+        self._requests = TokenBucket(settings.bot_requests_per_s, burst=5)
+        pacing = aiohttp.TraceConfig()
+        pacing.on_request_start.append(self._pace)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             guild_ready_timeout=guild_ready_timeout,
+            http_trace=pacing,
         )
         self.settings = settings
-        self._requests = TokenBucket(settings.bot_requests_per_s, burst=5)
 
-    async def setup_hook(self) -> None:
-        settings = self.settings
-        self.rq_conn = redis.Redis.from_url(settings.redis_url)
-        self.store = BotStore(
-            aioredis.Redis.from_url(settings.redis_url),
-            record_ttl_s=settings.result_ttl_s,
-            pending_ttl_s=settings.job_timeout_s * (settings.job_retries + 1) + 3600,
-        )
-        self.tracker = Tracker(self, self.store, settings)
-        self.asker = Asker(self, self.store, settings)
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
-        for module in pkgutil.iter_modules(bot.cogs.__path__, f"{bot.cogs.__name__}."):
-            await self.load_extension(module.name)
-        await self.tracker.start()
-        await self._sync_commands()
-
-    async def pace(self) -> None:
-        """Wait for this request's slot under the bot-wide request rate (call before every
-        bot-token REST call the bot makes)."""
+    async def _pace(
+        self,
+        _session: aiohttp.ClientSession,
+        _context: SimpleNamespace,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        """Every request the bot's HTTP session sends waits here for its slot under the
+        bot-wide rate (Discord allows 50/s): discord.py only reacts to a global 429, after which
+        every waiting request retries at once. Interaction responses and the gateway's
+        websocket are not paced."""
+        url = params.url
+        if url.scheme in ("ws", "wss") or any(part in url.path for part in UNPACED_PATHS):
+            return
         delay = self._requests.reserve(time.monotonic())
         if delay > 0:
             await asyncio.sleep(delay)
+
+    async def setup_hook(self) -> None:
+        self.redis = aioredis.Redis.from_url(self.settings.redis_url)
+        self.rq_conn = SyncRedis.from_url(self.settings.redis_url)
+        self.add_dynamic_items(*JOB_BUTTONS)
+        for extension in extension_names():
+            await self.load_extension(extension)
+        await self._sync_commands()
 
     async def _sync_commands(self) -> None:
         """Upload the application commands (globally, or to the test guild) unless exactly
@@ -81,18 +102,23 @@ class FathomBot(commands.Bot):
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         assert self.application_id is not None  # known after login
-        key = keys.bot_commands_key(self.application_id, str(guild_id or "global"))
-        if await self.store.conn.get(key) == digest.encode():
+        key = bot_keys.commands_key(self.application_id, str(guild_id or "global"))
+        if await self.redis.get(key) == digest.encode():
             log.info("application commands unchanged; not syncing")
             return
         synced = await self.tree.sync(guild=guild)
-        await self.store.conn.set(key, digest)
+        await self.redis.set(key, digest)
         log.info("synced %d application commands (%s)", len(synced), guild_id or "global")
 
     async def close(self) -> None:
-        if hasattr(self, "tracker"):
-            await self.tracker.stop()
+        # commands.Bot.close unloads the extensions first (each stops its own work, bounded).
         await super().close()
-        if hasattr(self, "store"):
-            await self.store.conn.aclose()
+        if hasattr(self, "redis"):
+            await self.redis.aclose()
             self.rq_conn.close()
+
+
+def extension_names() -> list[str]:
+    """Every extension of `bot.exts`, in name order."""
+    prefix = f"{bot.exts.__name__}."
+    return sorted(module.name for module in pkgutil.iter_modules(bot.exts.__path__, prefix))

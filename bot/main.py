@@ -1,8 +1,7 @@
-"""`fathom bot`: run the Discord bot."""
+"""Running the Discord bot (`fathom bot`)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
@@ -50,7 +49,7 @@ async def serve(bot: FathomBot, token: str) -> None:
     await asyncio.gather(*closing)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_bot() -> int:
     settings = get_settings()
     if settings.discord_token is None or not settings.discord_token.get_secret_value():
         print(

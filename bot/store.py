@@ -10,10 +10,12 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError, WatchError
 
+from bot import keys as bot_keys
 from bot.logic.checks import Limits, check_quota
 from bot.records import Conversation, Promise
 from fathom import keys
-from fathom.contract import ProgressEvent, SolveResult
+from fathom.contract import Document, ProgressEvent, SolveResult
+from fathom.events import StreamEntry, decode_entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +24,6 @@ class DeliveryProgress:
     """Messages of the outcome already sent."""
     last_message_id: int | None = None
     done: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEntry:
-    entry_id: bytes
-    event: ProgressEvent | None
-    """None for an entry that is not a valid event (acknowledged and skipped)."""
 
 
 class BotStore:
@@ -41,8 +36,8 @@ class BotStore:
     async def reserve(self, user_id: int, job_id: str, limits: Limits) -> str | None:
         """Count `job_id` against the user's pending jobs and start their cooldown, unless a
         limit says no (then the reason, and nothing is written). Atomic per user."""
-        pending_key = keys.bot_user_pending(user_id)
-        cooldown_key = keys.bot_user_cooldown(user_id)
+        pending_key = bot_keys.user_pending(user_id)
+        cooldown_key = bot_keys.user_cooldown(user_id)
         async with self.conn.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -66,31 +61,31 @@ class BotStore:
 
     async def release(self, user_id: int, job_id: str) -> None:
         """The job no longer counts against the user's pending limit."""
-        await self.conn.zrem(keys.bot_user_pending(user_id), job_id)
+        await self.conn.zrem(bot_keys.user_pending(user_id), job_id)
 
     # --- promises ----------------------------------------------------------------------------
     async def save_promise(self, promise: Promise) -> None:
-        await self.conn.hset(keys.BOT_PROMISED, promise.job_id, promise.model_dump_json())
+        await self.conn.hset(bot_keys.PROMISED, promise.job_id, promise.model_dump_json())
 
     async def promises(self) -> list[Promise]:
-        raw = _bytes_map(await self.conn.hgetall(keys.BOT_PROMISED))
+        raw = _bytes_map(await self.conn.hgetall(bot_keys.PROMISED))
         return [Promise.model_validate_json(value) for value in raw.values()]
 
     async def promise(self, job_id: str) -> Promise | None:
         """The promise of a job, pending or delivered (while its record lasts)."""
-        raw = await self.conn.hget(keys.BOT_PROMISED, job_id)
+        raw = await self.conn.hget(bot_keys.PROMISED, job_id)
         if raw is None:
-            raw = await self.conn.get(keys.bot_job_key(job_id))
+            raw = await self.conn.get(bot_keys.job_key(job_id))
         return None if raw is None else Promise.model_validate_json(raw)
 
     async def drop_promise(self, promise: Promise) -> None:
         """For a job that was never enqueued."""
-        await self.conn.hdel(keys.BOT_PROMISED, promise.job_id)
+        await self.conn.hdel(bot_keys.PROMISED, promise.job_id)
         await self.release(promise.user_id, promise.job_id)
 
     # --- delivery ----------------------------------------------------------------------------
     async def delivery(self, job_id: str) -> DeliveryProgress:
-        raw = _bytes_map(await self.conn.hgetall(keys.bot_delivery_key(job_id)))
+        raw = _bytes_map(await self.conn.hgetall(bot_keys.delivery_key(job_id)))
         last = raw.get(b"last_message_id")
         return DeliveryProgress(
             sent=int(raw.get(b"sent", b"0")),
@@ -99,7 +94,7 @@ class BotStore:
         )
 
     async def mark_sent(self, job_id: str, sent: int, message_id: int) -> None:
-        key = keys.bot_delivery_key(job_id)
+        key = bot_keys.delivery_key(job_id)
         pipe = self.conn.pipeline(transaction=True)
         pipe.hset(key, mapping={"sent": sent, "last_message_id": message_id})
         pipe.expire(key, self._record_ttl_s)
@@ -107,7 +102,7 @@ class BotStore:
 
     async def claim_done(self, job_id: str) -> bool:
         """Mark the job delivered; False if it already was (someone else finished it)."""
-        key = keys.bot_delivery_key(job_id)
+        key = bot_keys.delivery_key(job_id)
         claimed = bool(await self.conn.hsetnx(key, "done", "1"))
         await self.conn.expire(key, self._record_ttl_s)
         return claimed
@@ -116,45 +111,49 @@ class BotStore:
         """After delivery: the promise becomes a record for the buttons, the rendered layout
         and images are deleted, and the job stops counting against the asker's limit."""
         pipe = self.conn.pipeline(transaction=True)
-        pipe.set(keys.bot_job_key(promise.job_id), promise.model_dump_json(), ex=self._record_ttl_s)
-        pipe.hdel(keys.BOT_PROMISED, promise.job_id)
-        pipe.delete(keys.layout_key(promise.job_id), keys.files_key(promise.job_id))
-        pipe.zrem(keys.bot_user_pending(promise.user_id), promise.job_id)
+        pipe.set(bot_keys.job_key(promise.job_id), promise.model_dump_json(), ex=self._record_ttl_s)
+        pipe.hdel(bot_keys.PROMISED, promise.job_id)
+        pipe.delete(keys.document_key(promise.job_id), keys.files_key(promise.job_id))
+        pipe.zrem(bot_keys.user_pending(promise.user_id), promise.job_id)
         await pipe.execute()
 
     async def result(self, job_id: str) -> SolveResult | None:
         raw = await self.conn.get(keys.result_key(job_id))
         return None if raw is None else SolveResult.model_validate_json(raw)
 
-    async def layout(self, job_id: str) -> bytes | None:
-        raw = await self.conn.get(keys.layout_key(job_id))
-        return None if raw is None else _bytes(raw)
+    async def document(self, job_id: str) -> Document | None:
+        """The job's drawn solution; None when there is none (or it cannot be read)."""
+        raw = await self.conn.get(keys.document_key(job_id))
+        if raw is None:
+            return None
+        try:
+            return Document.model_validate_json(raw)
+        except ValueError:
+            return None
 
     async def files(self, job_id: str) -> dict[str, bytes]:
         raw = _bytes_map(await self.conn.hgetall(keys.files_key(job_id)))
         return {name.decode(): data for name, data in raw.items()}
 
     async def latest_event(self, job_id: str) -> ProgressEvent | None:
-        entries = await self.conn.xrevrange(keys.progress_stream(job_id), count=1)
-        for _entry_id, fields in entries or []:
-            return _event(None if fields is None else _bytes_map(fields))
-        return None
+        entries = decode_entries(await self.conn.xrevrange(keys.progress_stream(job_id), count=1))
+        return entries[0].event if entries else None
 
     # --- conversations -----------------------------------------------------------------------
     async def conversation(self, thread_id: int) -> Conversation | None:
-        raw = await self.conn.get(keys.bot_thread_key(thread_id))
+        raw = await self.conn.get(bot_keys.thread_key(thread_id))
         return None if raw is None else Conversation.model_validate_json(raw)
 
     async def save_conversation(self, thread_id: int, conversation: Conversation) -> None:
         await self.conn.set(
-            keys.bot_thread_key(thread_id), conversation.model_dump_json(), ex=self._record_ttl_s
+            bot_keys.thread_key(thread_id), conversation.model_dump_json(), ex=self._record_ttl_s
         )
 
     # --- the events stream ---------------------------------------------------------------------
     async def ensure_group(self) -> None:
         try:
             await self.conn.xgroup_create(
-                keys.EVENTS_STREAM, keys.EVENTS_GROUP, id="0", mkstream=True
+                keys.EVENTS_STREAM, bot_keys.EVENTS_GROUP, id="0", mkstream=True
             )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):  # BUSYGROUP: it exists already
@@ -167,7 +166,7 @@ class BotStore:
         with an entry id, its own delivered-but-unacknowledged entries after that id (what it
         had read before a restart)."""
         response = await self.conn.xreadgroup(
-            keys.EVENTS_GROUP,
+            bot_keys.EVENTS_GROUP,
             consumer,
             {keys.EVENTS_STREAM: start},
             count=count,
@@ -175,32 +174,23 @@ class BotStore:
         )
         # RESP2 without decode_responses: [[stream, [[entry id, {field: value} | None], ...]]]
         streams = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]], response)
-        return [
-            StreamEntry(entry_id=entry_id, event=_event(fields))
-            for _stream, items in streams or []
-            for entry_id, fields in items
-        ]
+        return [entry for _stream, items in streams or [] for entry in decode_entries(items)]
 
-    async def finished(self, job_ids: list[str]) -> set[str]:
-        """Those of `job_ids` whose result is stored."""
+    async def ended(self, job_ids: list[str]) -> set[str]:
+        """Those of `job_ids` whose outcome is stored (the job ended)."""
         pipe = self.conn.pipeline(transaction=False)
         for job_id in job_ids:
-            pipe.exists(keys.result_key(job_id))
+            pipe.get(keys.result_key(job_id))
         found = await pipe.execute()
-        return {job_id for job_id, exists in zip(job_ids, found, strict=True) if exists}
+        return {
+            job_id
+            for job_id, raw in zip(job_ids, found, strict=True)
+            if raw is not None and SolveResult.model_validate_json(raw).final
+        }
 
     async def ack(self, *entry_ids: bytes) -> None:
         if entry_ids:
-            await self.conn.xack(keys.EVENTS_STREAM, keys.EVENTS_GROUP, *entry_ids)
-
-
-def _event(fields: dict[bytes, bytes] | None) -> ProgressEvent | None:
-    if not fields or b"event" not in fields:
-        return None
-    try:
-        return ProgressEvent.model_validate_json(fields[b"event"])
-    except ValueError:
-        return None
+            await self.conn.xack(keys.EVENTS_STREAM, bot_keys.EVENTS_GROUP, *entry_ids)
 
 
 def _bytes(value: bytes | str) -> bytes:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from rq.job import JobStatus
 
 from bot.logic.progress import format_duration
-from fathom.contract import FailureCode, SolveResult, SolveStatus
+from fathom.contract import FailureCode, Rendering, SolveResult, SolveStatus
+
+NOT_DRAWN = "The solution was found but drawing its formulas failed; here it is as plain text."
 
 FAILURE_TEXT: dict[FailureCode, str] = {
     FailureCode.MODEL_UNREACHABLE: (
@@ -21,9 +23,6 @@ FAILURE_TEXT: dict[FailureCode, str] = {
     FailureCode.STALLED: "The model stopped sending text partway through, so the job was stopped.",
     FailureCode.TIMED_OUT: "The solution took longer than the time limit and was stopped.",
     FailureCode.MODEL_ERROR: "The model server reported an error while solving.",
-    FailureCode.RENDER_FAILED: (
-        "The solution was found but laying out its formulas failed; here it is as plain text."
-    ),
     FailureCode.CANCELLED: "Cancelled — nothing more will be sent for this question.",
     FailureCode.INTERNAL: "Something went wrong on our side while solving this question.",
 }
@@ -39,7 +38,7 @@ def outcome_text(result: SolveResult) -> str:
     solution)."""
     status = result.status
     if status is SolveStatus.SOLVED:
-        return "✅ Solved."
+        return f"⚠️ {NOT_DRAWN}" if result.rendering is Rendering.FAILED else "✅ Solved."
     if status is SolveStatus.NO_ANSWER:
         return (
             "⚠️ The model finished but didn't give a final boxed answer — read the work "
@@ -67,13 +66,8 @@ def has_reasoning(result: SolveResult) -> bool:
 
 
 def has_solution(result: SolveResult) -> bool:
-    """Whether there is written work to deliver (also for a render failure or no answer)."""
-    return result.status in (SolveStatus.SOLVED, SolveStatus.NO_ANSWER) or (
-        result.status is SolveStatus.FAILED
-        and result.failure is not None
-        and result.failure.code is FailureCode.RENDER_FAILED
-        and bool(result.solution.strip())
-    )
+    """Whether there is written work to deliver (also without a final answer)."""
+    return result.status in (SolveStatus.SOLVED, SolveStatus.NO_ANSWER)
 
 
 def final_status(result: SolveResult, *, where: str) -> str:
@@ -82,6 +76,8 @@ def final_status(result: SolveResult, *, where: str) -> str:
     took = result.timings.total_s
     after = f" after {format_duration(took)}" if took is not None else ""
     status = result.status
+    if status is SolveStatus.SOLVED and result.rendering is Rendering.FAILED:
+        return f"⚠️ Solved{after}, but the formulas couldn't be drawn — plain text {where}."
     if status is SolveStatus.SOLVED:
         return f"✅ Solved{after} — the solution is {where}."
     if status is SolveStatus.NO_ANSWER:
@@ -90,8 +86,6 @@ def final_status(result: SolveResult, *, where: str) -> str:
         return f"✂️ Stopped at the token budget{after}, without a final answer — details {where}."
     if status is SolveStatus.CANCELLED:
         return "🚫 Cancelled."
-    if has_solution(result):
-        return f"⚠️ Solved{after}, but the formulas couldn't be drawn — plain text {where}."
     return f"⚠️ Not solved — the reason is {where}."
 
 

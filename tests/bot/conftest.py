@@ -7,7 +7,7 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -16,11 +16,11 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
 from bot.client import FathomBot
+from bot.exts.delivery import Delivery
+from devtools.fakediscord import ChannelRecord, FakeDiscord, GuildRecord, MessageRecord, UserRecord
+from devtools.fakediscord.client import running
 from fathom.settings import Settings, get_settings
 from simulator.server import SimulatorServer
-from tests.fakediscord import ChannelRecord, FakeDiscord, GuildRecord, MessageRecord, UserRecord
-from tests.fakediscord.client import running
-from worker import model_server
 
 # Compressed time: fast retries, frequent progress, quick status edits.
 TEST_ENV = {
@@ -85,13 +85,20 @@ class ThreadWorkers:
             thread.join(timeout=30)
 
 
+def delivery(bot: FathomBot) -> Delivery:
+    """The bot's delivery extension (discord.py imports an extension afresh each time a bot
+    loads it, so its class is not the one this module imported)."""
+    found = bot.get_cog(Delivery.__cog_name__)
+    assert found is not None
+    return cast(Delivery, found)
+
+
 @pytest.fixture
 def bot_settings(
     monkeypatch: pytest.MonkeyPatch, fake_tgi: SimulatorServer, redis_conn: redis.Redis
 ) -> Iterator[Settings]:
     for name, value in {**TEST_ENV, "FATHOM_MODEL_URL": fake_tgi.url}.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(model_server, "_info_cache", {})
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()

@@ -7,13 +7,14 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from bot import keys as bot_keys
+from devtools.fakediscord import MessageRecord
 from fathom import keys
 from fathom.settings import get_settings
 from simulator.server import SimulatorServer
-from tests.bot.conftest import ThreadWorkers, World
+from tests.bot.conftest import ThreadWorkers, World, delivery
 from tests.bot.test_guild import has_button
 from tests.conftest import free_port
-from tests.fakediscord import MessageRecord
 
 
 def button(message: MessageRecord, prefix: str) -> str:
@@ -126,9 +127,9 @@ async def test_a_429_mid_delivery_is_retried_and_nothing_is_sent_twice(
         await world.wait(lambda: "Thinking" in status.content, "thinking")
         fake.fail_next("POST", "/channels/{channel_id}/messages", count=1, retry_after=0.3)
         await world.wait(lambda: "Solved" in status.content, "the final status")
-        await world.wait(lambda: bot.tracker.jobs == {}, "settled")
+        await world.wait(lambda: not delivery(bot).following(), "settled")
     job_id = _delivered_job(world.redis)
-    sent = int(world.redis.hget(keys.bot_delivery_key(job_id), "sent") or 0)
+    sent = int(world.redis.hget(bot_keys.delivery_key(job_id), "sent") or 0)
     posts = world.posts(thread)
     assert fake.injected_429s == 1
     assert [r for r in fake.requests if r.injected and r.rate_limited]
@@ -149,11 +150,11 @@ async def test_a_restart_while_the_job_runs_resumes_and_delivers_once(
     edits_before = len(status.revisions)
     async with world.bot() as bot:
         await world.wait(lambda: "Solved" in status.content, "the final status", within=30)
-        await world.wait(lambda: bot.tracker.jobs == {}, "settled")
+        await world.wait(lambda: not delivery(bot).following(), "settled")
     posts = world.posts(thread)
     assert len(status.revisions) > edits_before + 1  # it went on updating after the restart
     assert sum(has_button(m, "fathom:again:") for m in posts) == 1
-    assert world.redis.hlen(keys.BOT_PROMISED) == 0
+    assert world.redis.hlen(bot_keys.PROMISED) == 0
 
 
 async def test_a_job_that_ends_while_the_bot_is_down_is_delivered_once_after(
@@ -165,26 +166,26 @@ async def test_a_job_that_ends_while_the_bot_is_down_is_delivered_once_after(
         status = await ask(world)
         thread = await world.thread()
     await world.wait(
-        lambda: world.redis.exists(keys.layout_key(_only_promise(world.redis))), "rendered"
+        lambda: world.redis.exists(keys.document_key(_only_promise(world.redis))), "rendered"
     )
     assert world.posts(thread) == []
     async with world.bot() as bot:
         await world.wait(lambda: "Solved" in status.content, "the final status")
-        await world.wait(lambda: bot.tracker.jobs == {}, "settled")
+        await world.wait(lambda: not delivery(bot).following(), "settled")
     async with world.bot():  # and a second restart sends nothing more
         pass
     posts = world.posts(thread)
     assert sum(has_button(m, "fathom:again:") for m in posts) == 1
-    assert not world.redis.exists(keys.layout_key(_delivered_job(world.redis)))
+    assert not world.redis.exists(keys.document_key(_delivered_job(world.redis)))
 
 
 def _only_promise(conn: redis.Redis) -> str:
-    [job_id] = conn.hkeys(keys.BOT_PROMISED)
+    [job_id] = conn.hkeys(bot_keys.PROMISED)
     return _text(job_id)
 
 
 def _delivered_job(conn: redis.Redis) -> str:
-    [key] = [_text(k) for k in conn.scan_iter(keys.bot_job_key("*")) if _text(k).count(":") == 3]
+    [key] = [_text(k) for k in conn.scan_iter(bot_keys.job_key("*")) if _text(k).count(":") == 3]
     return key.rsplit(":", 1)[1]
 
 
@@ -193,24 +194,31 @@ def _text(value: bytes | str) -> str:
 
 
 async def test_a_job_rq_ended_without_a_result_is_reported_not_awaited_forever(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World,
 ) -> None:
     # An operator cancels the queued job with RQ's own tools: no worker ever stores a result
     # or publishes an event for it, so only the bot's reconciliation can tell the asker.
-    from bot import tracker
-    from bot.logic.outcome import FAILURE_TEXT
-    from fathom.contract import FailureCode
+    from bot.logic.outcome import FAILURE_TEXT, WORKER_LOST
+    from fathom.contract import FailureCode, SolveStatus
+    from fathom.events import load_result
     from fathom.queue import fetch_job
 
+    world.settings = world.settings.model_copy(update={"lost_job_after_s": 0.0})
     async with world.bot() as bot:
         status = await ask(world)
-        job = fetch_job(world.redis, _only_promise(world.redis))
+        job_id = _only_promise(world.redis)
+        job = fetch_job(world.redis, job_id)
         assert job is not None
         job.cancel()
-        monkeypatch.setattr(tracker, "LOST_AFTER_S", 0.0)
-        await bot.tracker.reconcile()
+        await delivery(bot).reconcile()
         thread = await world.thread()
         notice = await world.wait(lambda: world.posts(thread), "the notice")
-        await world.wait(lambda: bot.tracker.jobs == {}, "settled")
+        await world.wait(lambda: not delivery(bot).following(), "settled")
     assert FAILURE_TEXT[FailureCode.INTERNAL] in notice[0].content
     assert not has_button(status, "fathom:cancel:")
+    # The job's end is written like any other, for everyone who looks later.
+    result = load_result(world.redis, job_id)
+    assert result is not None
+    assert result.status is SolveStatus.FAILED
+    assert result.failure is not None
+    assert result.failure.message == WORKER_LOST

@@ -6,12 +6,12 @@ import itertools
 
 import redis
 
-from fathom import keys
+from bot import keys as bot_keys
+from devtools.fakediscord import MessageRecord
 from fathom.contract import SolveRequest
 from simulator.server import SimulatorServer
-from tests.bot.conftest import ThreadWorkers, World
+from tests.bot.conftest import ThreadWorkers, World, delivery
 from tests.bot.test_guild import has_button
-from tests.fakediscord import MessageRecord
 
 
 def solution_end(world: World, channel_id: int) -> MessageRecord | None:
@@ -29,7 +29,7 @@ def last_request(conn: redis.Redis, job_id: str) -> SolveRequest:
 def job_ids(conn: redis.Redis) -> list[str]:
     return [
         k.decode().split(":")[3]
-        for k in conn.scan_iter(match=keys.bot_job_key("*"))
+        for k in conn.scan_iter(match=bot_keys.job_key("*"))
         if k.count(b":") == 3
     ]
 
@@ -117,7 +117,7 @@ async def test_a_follow_up_in_the_thread_carries_the_question_and_solution(
         )
         thread = await world.thread()
         await world.wait(lambda: solution_end(world, thread.id), "the first solution")
-        await world.wait(lambda: bot.tracker.jobs == {}, "the first job settled")
+        await world.wait(lambda: not delivery(bot).following(), "the first job settled")
         # Someone else's message in the thread is not a follow-up.
         await fake.send_message(world.classmate, thread, "nice")
         follow_up = await fake.send_message(world.student, thread, "And 1+3?")
@@ -154,7 +154,7 @@ async def test_solve_again_is_a_new_sample_in_the_same_thread(
         )
         thread = await world.thread()
         end = await world.wait(lambda: solution_end(world, thread.id), "the solution")
-        await world.wait(lambda: bot.tracker.jobs == {}, "the first job settled")
+        await world.wait(lambda: not delivery(bot).following(), "the first job settled")
         again = next(c for c in end.custom_ids() if c.startswith("fathom:again:"))
         click = await fake.click_button(end, again, user=world.student)
         await fake.wait_for_ack(click)
@@ -162,7 +162,7 @@ async def test_solve_again_is_a_new_sample_in_the_same_thread(
             lambda: [m for m in world.posts(thread) if has_button(m, "fathom:again:")][1:],
             "the second solution",
         )
-        await world.wait(lambda: bot.tracker.jobs == {}, "the second job settled")
+        await world.wait(lambda: not delivery(bot).following(), "the second job settled")
     assert second
     requests = [last_request(world.redis, j) for j in job_ids(world.redis)]
     seeds = {r.seed for r in requests}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from devtools.fakediscord import MessageRecord
 from simulator.server import SimulatorServer
 from tests.bot.conftest import ThreadWorkers, World
-from tests.fakediscord import MessageRecord
 
 
 def has_button(message: MessageRecord, prefix: str) -> bool:

@@ -6,16 +6,16 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from fathom import keys
+from bot import keys as bot_keys
+from devtools.fakediscord import InteractionRecord, MessageRecord, Upload
 from tests.bot.conftest import World
-from tests.fakediscord import InteractionRecord, MessageRecord, Upload
 
 PNG = Upload("problem.png", b"\x89PNG\r\n\x1a\n fake", "image/png")
 
 
 def nothing_enqueued(conn: redis.Redis, world: World) -> bool:
     queue = Queue(world.settings.solve_queue, connection=conn, serializer=JSONSerializer)
-    return queue.count == 0 and conn.hlen(keys.BOT_PROMISED) == 0
+    return queue.count == 0 and conn.hlen(bot_keys.PROMISED) == 0
 
 
 async def slash(world: World, question: str) -> MessageRecord:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import signal
@@ -14,9 +13,9 @@ import discord.http
 import pytest
 import redis
 
-from bot.main import point_at_discord, run
+from bot.main import point_at_discord, run_bot
+from devtools.fakediscord import FakeDiscord
 from fathom.settings import Settings, get_settings
-from tests.fakediscord import FakeDiscord
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ def test_without_a_token_it_says_what_to_set(
     monkeypatch.delenv("FATHOM_DISCORD_TOKEN", raising=False)
     get_settings.cache_clear()
     try:
-        assert run(argparse.Namespace()) == 2
+        assert run_bot() == 2
     finally:
         get_settings.cache_clear()
     assert "FATHOM_DISCORD_TOKEN" in capsys.readouterr().err
@@ -64,7 +63,7 @@ async def run_bot_process(fake: FakeDiscord, **env: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "fathom.cli",
+        "cli",
         "bot",
         env={**os.environ, **fake.env(), **env},
         stdout=asyncio.subprocess.DEVNULL,
@@ -92,7 +91,7 @@ async def test_sigterm_stops_the_bot_cleanly(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "fathom.cli",
+        "cli",
         "bot",
         env={**os.environ, **fake_discord.env()},
         stdout=asyncio.subprocess.DEVNULL,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from rq.job import JobStatus
 
-from bot.logic.compose import REASONING_FILE, SIMULATED_NOTE, compose, final_answer_line
+from bot.logic.compose import REASONING_FILE, SIMULATED_NOTE, compose
 from bot.logic.naming import message_nonce, quote, status_header, thread_name
 from bot.logic.outcome import (
     NEVER_QUEUED,
@@ -13,11 +13,15 @@ from bot.logic.outcome import (
     outcome_text,
 )
 from fathom.contract import (
+    AnswerBlock,
+    Document,
     Failure,
     FailureCode,
-    MessagePayload,
+    ImageBlock,
+    Rendering,
     SolveResult,
     SolveStatus,
+    TextBlock,
     Timings,
 )
 
@@ -39,7 +43,7 @@ def failed(code: FailureCode, message: str = "detail") -> SolveResult:
         (failed(FailureCode.MODEL_UNREACHABLE), ["isn't reachable"]),
         (failed(FailureCode.OVERLOADED), ["overloaded", "retry"]),
         (result(SolveStatus.CANCELLED), ["Cancelled"]),
-        (failed(FailureCode.RENDER_FAILED), ["plain text"]),
+        (result(SolveStatus.SOLVED, rendering=Rendering.FAILED), ["plain text"]),
         (failed(FailureCode.QUESTION_TOO_LONG, "needs 20,000 tokens"), ["too long", "20,000"]),
         (result(SolveStatus.NO_ANSWER), ["didn't give a final boxed answer"]),
     ],
@@ -58,45 +62,55 @@ def test_final_status_says_where_and_how_long() -> None:
     assert "Not solved" in final_status(failed(FailureCode.OVERLOADED), where="below")
 
 
-def test_a_rendered_solution_is_its_layout_with_buttons_on_the_last() -> None:
-    res = result(SolveStatus.SOLVED, solution="x", answer="2", reasoning="r", rendered=True)
-    layout = [
-        MessagePayload(content="Step 1", files=["f1.png"]),
-        MessagePayload(content="**Final answer:** 2", files=["answer.png"]),
+DRAWN = Document(
+    blocks=[
+        TextBlock(markdown="Step 1"),
+        ImageBlock(file="math-001.png", alt="x", width=10, height=10),
+        AnswerBlock(latex="2", text="2", file="answer.png"),
     ]
-    messages = compose(res, layout, attach_reasoning=False)
-    assert [m.content for m in messages] == ["Step 1", "**Final answer:** 2"]
-    assert messages[0].files == ("f1.png",)
+)
+
+
+def test_a_drawn_solution_is_its_document_with_buttons_on_the_last() -> None:
+    res = result(SolveStatus.SOLVED, solution="x", answer="2", reasoning="r", rendering="done")
+    messages = compose(res, DRAWN, attach_reasoning=False)
+    assert [(m.content, m.files) for m in messages] == [
+        ("Step 1", ("math-001.png",)),
+        ("**Final answer:** 2", ("answer.png",)),
+    ]
     assert messages[0].buttons == ()
     assert messages[1].buttons == ("reasoning", "again")
 
 
-def test_reasoning_already_in_the_layout_is_not_attached_twice() -> None:
-    res = result(SolveStatus.SOLVED, solution="x", reasoning="r", rendered=True)
-    layout = [MessagePayload(content="S", files=["answer.png", REASONING_FILE])]
-    messages = compose(res, layout, attach_reasoning=True)
+def test_the_reasoning_attached_replaces_its_button() -> None:
+    res = result(SolveStatus.SOLVED, solution="x", reasoning="r", rendering="done")
+    messages = compose(res, DRAWN, attach_reasoning=True)
     assert messages[-1].files == ("answer.png", REASONING_FILE)
     assert messages[-1].buttons == ("again",)
 
 
-def test_plain_text_when_not_rendered_marks_the_final_answer() -> None:
+def test_plain_text_when_not_drawn_marks_the_final_answer() -> None:
     res = result(SolveStatus.SOLVED, solution="We add.\n\nSo $1+1=2$.", answer="2", reasoning="r")
     messages = compose(res, None, attach_reasoning=True)
     assert len(messages) == 1
-    assert messages[0].content.endswith("**Final answer:** `2`")
+    assert messages[0].content == "We add.\n\nSo $1+1=2$.\n\n**Final answer:** `2`"
     assert messages[0].files == (REASONING_FILE,)
     assert messages[0].buttons == ("again",)
 
 
-def test_a_render_failure_says_so_then_gives_the_plain_solution() -> None:
-    res = result(
-        SolveStatus.FAILED,
-        solution="The work.",
-        failure=Failure(code=FailureCode.RENDER_FAILED, message="m"),
-    )
-    messages = compose(res, None, attach_reasoning=False)
-    assert "plain text" in messages[0].content
-    assert messages[1].content == "The work."
+def test_a_drawing_failure_says_so_then_gives_the_plain_solution() -> None:
+    res = result(SolveStatus.SOLVED, solution="The work.", rendering="failed")
+    [message] = compose(res, None, attach_reasoning=False)
+    first, second = message.content.split("\n\n")
+    assert "plain text" in first
+    assert second == "The work."
+    assert "couldn't be drawn" in final_status(res, where="below")
+
+
+def test_a_missing_document_falls_back_to_plain_text() -> None:
+    res = result(SolveStatus.SOLVED, solution="The work.", answer="1", rendering="done")
+    [message] = compose(res, None, attach_reasoning=False)
+    assert message.content == "The work.\n\n**Final answer:** `1`"
 
 
 def test_truncated_is_one_message_with_the_reasoning_button() -> None:
@@ -114,10 +128,6 @@ def test_too_long_offers_no_solve_again() -> None:
 def test_a_simulated_answer_says_so() -> None:
     res = result(SolveStatus.SOLVED, solution="S", answer="1", simulated=True)
     assert compose(res, None, attach_reasoning=False)[-1].content.endswith(SIMULATED_NOTE)
-
-
-def test_final_answer_line_survives_backticks() -> None:
-    assert final_answer_line("a`b") == "**Final answer:** `` a`b ``"
 
 
 def test_thread_name_is_short_and_plain() -> None:

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tests.bot.conftest import World
+from tests.bot.conftest import World, delivery
 from tests.fathom.test_tasks import ignores_cancellation
 
 
@@ -15,12 +15,12 @@ async def test_the_bot_stops_within_its_grace_and_names_what_did_not_end(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     world.settings = world.settings.model_copy(update={"bot_stop_grace_s": 0.3})
-    caplog.set_level(logging.ERROR, logger="bot.tracker")
+    caplog.set_level(logging.ERROR, logger="bot.exts.delivery._cog")
     released = asyncio.Event()
     async with world.bot() as bot:
         # A delivery stuck in a call that ignores cancellation.
         stuck = asyncio.create_task(ignores_cancellation(released))
-        bot.tracker._deliveries["stuck-job"] = stuck
+        delivery(bot).deliveries["stuck-job"] = stuck
         await asyncio.sleep(0)  # let it start
     released.set()
     await stuck

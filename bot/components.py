@@ -1,21 +1,29 @@
-"""Buttons that keep working after a restart: each is a DynamicItem whose custom_id carries
-the job id, so discord.py routes a click to it whether or not this process sent the message."""
+"""The buttons under a job's messages (Cancel, Solve again, Show reasoning).
+
+Each is a DynamicItem whose custom_id carries the job id, so discord.py routes a click to it
+whether or not this process sent the message (after a restart too), and keeps no view per
+message. A click is announced as the bot event `fathom_job_action` (interaction, action, job
+id); the extension that owns the action listens for it, so this module imports none.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
+from enum import StrEnum
+from typing import Any, ClassVar, Self
 
 import discord
 
 from bot.logic.naming import AGAIN_PREFIX, CANCEL_PREFIX, JOB_ID_PATTERN, REASONING_PREFIX
 
-if TYPE_CHECKING:
-    from bot.client import FathomBot
+JOB_ACTION_EVENT = "fathom_job_action"
+"""Listeners: `on_fathom_job_action(interaction, action, job_id)`."""
 
 
-def _bot(interaction: discord.Interaction[Any]) -> FathomBot:
-    return cast("FathomBot", interaction.client)
+class JobAction(StrEnum):
+    CANCEL = "cancel"
+    SOLVE_AGAIN = "again"
+    SHOW_REASONING = "reasoning"
 
 
 class _JobButton(
@@ -26,6 +34,7 @@ class _JobButton(
 
     PREFIX: ClassVar[str]
     LABEL: ClassVar[str]
+    ACTION: ClassVar[JobAction]
     STYLE: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
 
     def __init__(self, job_id: str) -> None:
@@ -44,47 +53,45 @@ class _JobButton(
     ) -> Self:
         return cls(match["job_id"])
 
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        interaction.client.dispatch(JOB_ACTION_EVENT, interaction, self.ACTION, self.job_id)
+
 
 class CancelButton(_JobButton, template=re.escape(CANCEL_PREFIX) + JOB_ID_PATTERN):
     PREFIX = CANCEL_PREFIX
     LABEL = "Cancel"
+    ACTION = JobAction.CANCEL
     STYLE = discord.ButtonStyle.danger
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _bot(interaction).asker.cancel(interaction, self.job_id)
 
 
 class SolveAgainButton(_JobButton, template=re.escape(AGAIN_PREFIX) + JOB_ID_PATTERN):
     PREFIX = AGAIN_PREFIX
     LABEL = "Solve again"
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _bot(interaction).asker.solve_again(interaction, self.job_id)
+    ACTION = JobAction.SOLVE_AGAIN
 
 
 class ShowReasoningButton(_JobButton, template=re.escape(REASONING_PREFIX) + JOB_ID_PATTERN):
     PREFIX = REASONING_PREFIX
     LABEL = "Show reasoning"
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _bot(interaction).asker.show_reasoning(interaction, self.job_id)
+    ACTION = JobAction.SHOW_REASONING
 
 
-DYNAMIC_ITEMS = (CancelButton, SolveAgainButton, ShowReasoningButton)
+JOB_BUTTONS = (CancelButton, SolveAgainButton, ShowReasoningButton)
+_BY_ACTION: dict[str, type[_JobButton]] = {button.ACTION: button for button in JOB_BUTTONS}
 
 
 def status_view(job_id: str) -> discord.ui.View:
+    """Under a status message while its job waits or runs."""
     view = discord.ui.View(timeout=None)
     view.add_item(CancelButton(job_id))
     return view
 
 
-def outcome_view(job_id: str, buttons: tuple[str, ...]) -> discord.ui.View | None:
-    if not buttons:
+def outcome_view(job_id: str, actions: tuple[str, ...]) -> discord.ui.View | None:
+    """Under the last message of an outcome: the buttons `actions` names, in that order."""
+    if not actions:
         return None
     view = discord.ui.View(timeout=None)
-    if "reasoning" in buttons:
-        view.add_item(ShowReasoningButton(job_id))
-    if "again" in buttons:
-        view.add_item(SolveAgainButton(job_id))
+    for action in actions:
+        view.add_item(_BY_ACTION[action](job_id))
     return view

@@ -1,5 +1,6 @@
 """Taking a question from any entry point (slash command, context menu, DM, follow-up, Solve
-again) through the checks onto the queue, with a status message where the asker will look."""
+again) through the checks onto the queue, with a status message where the asker will look; and
+what the job buttons do."""
 
 from __future__ import annotations
 
@@ -9,24 +10,22 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 import discord
 import redis.exceptions
 
+from bot.client import FathomBot
+from bot.components import status_view
+from bot.exts.delivery import Delivery
 from bot.logic.checks import Attachment, Limits, check_question
 from bot.logic.naming import status_header, thread_name
 from bot.logic.progress import JobProgress, status_text
 from bot.records import Promise, TargetKind
 from bot.store import BotStore
-from bot.views import status_view
 from fathom import queue
 from fathom.contract import Origin, Phase, SolveRequest, SolveStatus, Turn
 from fathom.settings import Settings
-
-if TYPE_CHECKING:
-    from bot.client import FathomBot
-    from bot.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +75,12 @@ class Asker:
         )
 
     @property
-    def tracker(self) -> Tracker:
-        return self.bot.tracker
+    def delivery(self) -> Delivery:
+        """The delivery extension, which follows each job once it is promised."""
+        delivery = self.bot.get_cog(Delivery.__cog_name__)
+        if delivery is None:
+            raise RuntimeError("the delivery extension is not loaded")
+        return cast(Delivery, delivery)
 
     # --- entry points ----------------------------------------------------------------------
     async def ask_interaction(
@@ -148,7 +151,6 @@ class Asker:
             TargetKind.DM if isinstance(message.channel, discord.DMChannel) else TargetKind.CHANNEL
         )
         try:
-            await self.bot.pace()
             status = await message.reply(
                 self._status_content(question.text, user.id, job_id, position, kind),
                 view=status_view(job_id),
@@ -162,7 +164,6 @@ class Asker:
         place = Place(kind, status, message.channel.id)
         guild_id = message.guild.id if message.guild else None
         if not await self._launch(job_id, user.id, guild_id, question, place, position):
-            await self.bot.pace()
             await status.edit(content=ENQUEUE_FAILED, view=None, allowed_mentions=NONE)
 
     # --- buttons -----------------------------------------------------------------------------
@@ -240,7 +241,7 @@ class Asker:
         self, question: str, user_id: int, job_id: str, position: int, kind: TargetKind
     ) -> str:
         progress = JobProgress(phase=Phase.QUEUED, position=position)
-        text = status_text(progress, eta_s=self.tracker.eta(progress))
+        text = status_text(progress, eta_s=self.delivery.eta(progress))
         header = status_header(question, user_id, public=kind is not TargetKind.DM)
         return f"{header}\n\n{text}"
 
@@ -269,21 +270,16 @@ class Asker:
             or not bot_present
             or not (in_bot_dm or isinstance(channel, discord.TextChannel | discord.Thread))
         ):
-            if user.dm_channel is None:
-                await self.bot.pace()
             dm = user.dm_channel or await user.create_dm()
-            await self.bot.pace()
             status = await dm.send(
                 content(TargetKind.DM), view=status_view(job_id), allowed_mentions=NONE
             )
             return Place(TargetKind.DM, status, dm.id)
         if isinstance(channel, discord.TextChannel):
-            await self.bot.pace()
             status = await channel.send(
                 content(TargetKind.THREAD), view=status_view(job_id), allowed_mentions=NONE, **extra
             )
             try:
-                await self.bot.pace()
                 thread = await channel.create_thread(
                     name=thread_name(question.text),
                     message=status,
@@ -295,7 +291,6 @@ class Asker:
             return Place(TargetKind.THREAD, status, thread.id)
         assert isinstance(channel, discord.Thread | discord.DMChannel)
         kind = TargetKind.DM if isinstance(channel, discord.DMChannel) else TargetKind.CHANNEL
-        await self.bot.pace()
         status = await channel.send(
             content(kind), view=status_view(job_id), allowed_mentions=NONE, **extra
         )
@@ -328,26 +323,17 @@ class Asker:
             question=question.text,
             history=list(question.history),
             seed=question.seed,
-            show_reasoning=question.show_reasoning,
-            origin=Origin(
-                source="discord",
-                user_id=user_id,
-                guild_id=guild_id,
-                channel_id=place.status.channel.id,
-                thread_id=place.target_channel_id if place.kind is TargetKind.THREAD else None,
-                status_message_id=place.status.id,
-                private=question.private,
-            ),
+            origin=Origin(source="discord", user_id=user_id, guild_id=guild_id),
         )
         await self.store.save_promise(promise)
-        self.tracker.track(promise, JobProgress(phase=Phase.QUEUED, position=position))
+        self.delivery.track(promise, JobProgress(phase=Phase.QUEUED, position=position))
         try:
             await asyncio.to_thread(
                 queue.enqueue_solve, self.bot.rq_conn, request, self.settings, job_id
             )
         except (redis.exceptions.RedisError, OSError):
             log.exception("enqueueing job %s failed", job_id)
-            self.tracker.untrack(job_id)
+            self.delivery.untrack(job_id)
             await self.store.drop_promise(promise)
             return False
         return True

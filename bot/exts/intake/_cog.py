@@ -1,0 +1,102 @@
+"""The intake extension: where questions come in (`/solve`, the message context menu, any DM
+to the bot, the asker's messages in a solution thread) and what the job buttons do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import FathomBot
+from bot.components import JobAction
+from bot.exts.intake._asker import Asker, Question, attachments_of
+from bot.store import BotStore
+
+EVERYWHERE = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
+ANY_INSTALL = app_commands.AppInstallationType(guild=True, user=True)
+
+
+class Intake(commands.Cog):
+    def __init__(self, bot: FathomBot) -> None:
+        self.bot = bot
+        self.menu = app_commands.ContextMenu(
+            name="Solve with Fathom",
+            callback=self.solve_message,
+            allowed_contexts=EVERYWHERE,
+            allowed_installs=ANY_INSTALL,
+        )
+
+    async def cog_load(self) -> None:
+        settings = self.bot.settings
+        self.store = BotStore(
+            self.bot.redis,
+            record_ttl_s=settings.result_ttl_s,
+            pending_ttl_s=settings.job_timeout_s * (settings.job_retries + 1) + 3600,
+        )
+        self.asker = Asker(self.bot, self.store, settings)
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    # --- commands ------------------------------------------------------------------------------
+    @app_commands.command(name="solve", description="Solve a math problem step by step")
+    @app_commands.describe(
+        question="The problem, as text (LaTeX such as \\frac{1}{2} is fine)",
+        show_reasoning="Attach the model's full reasoning to the solution",
+        private="Send the solution to your direct messages instead of here",
+    )
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    @app_commands.allowed_installs(guilds=True, users=True)
+    async def solve(
+        self,
+        interaction: discord.Interaction[Any],
+        question: str,
+        show_reasoning: bool = False,
+        private: bool = False,
+    ) -> None:
+        await self.asker.ask_interaction(
+            interaction, Question(text=question, show_reasoning=show_reasoning, private=private)
+        )
+
+    async def solve_message(
+        self, interaction: discord.Interaction[Any], message: discord.Message
+    ) -> None:
+        question = Question(text=message.content, attachments=attachments_of(message))
+        await self.asker.ask_interaction(interaction, question, anchor=message)
+
+    # --- questions without a command ---------------------------------------------------------
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """Any message in a DM with the bot, and the asker's messages in a solution thread
+        (follow-ups, answered with the earlier questions and written solutions)."""
+        if message.author.bot or message.is_system() or message.webhook_id is not None:
+            return
+        channel = message.channel
+        if isinstance(channel, discord.DMChannel):
+            question = Question(text=message.content, attachments=attachments_of(message))
+            await self.asker.ask_message(message, question)
+        elif isinstance(channel, discord.Thread):
+            conversation = await self.store.conversation(channel.id)
+            if conversation is None or message.author.id != conversation.asker_id:
+                return
+            question = Question(
+                text=message.content,
+                attachments=attachments_of(message),
+                history=tuple(conversation.turns),
+            )
+            await self.asker.ask_message(message, question)
+
+    # --- the job buttons -----------------------------------------------------------------------
+    @commands.Cog.listener()
+    async def on_fathom_job_action(
+        self, interaction: discord.Interaction[Any], action: JobAction, job_id: str
+    ) -> None:
+        if action is JobAction.CANCEL:
+            await self.asker.cancel(interaction, job_id)
+        elif action is JobAction.SOLVE_AGAIN:
+            await self.asker.solve_again(interaction, job_id)
+        else:
+            await self.asker.show_reasoning(interaction, job_id)

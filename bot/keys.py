@@ -1,0 +1,43 @@
+"""The Redis keys only the bot keeps (the shared ones are in `fathom.keys`)."""
+
+from __future__ import annotations
+
+from fathom.keys import PREFIX
+
+EVENTS_GROUP = "bot"
+"""The bot's consumer group on `fathom.keys.EVENTS_STREAM`."""
+
+PROMISED = f"{PREFIX}:bot:promised"
+"""Hash job_id → the bot's delivery promise (where the status message and the answer go), for
+every job whose outcome the bot has not delivered yet. Read back after a restart."""
+
+
+def job_key(job_id: str) -> str:
+    """The promise of a delivered job, kept `result_ttl_s` for its buttons (Solve again…)."""
+    return f"{PREFIX}:bot:job:{job_id}"
+
+
+def delivery_key(job_id: str) -> str:
+    """Hash recording how far the bot delivered a job's outcome (messages sent, done)."""
+    return f"{PREFIX}:bot:job:{job_id}:delivery"
+
+
+def thread_key(thread_id: int) -> str:
+    """The conversation (asker, earlier questions and written solutions) of a solution thread."""
+    return f"{PREFIX}:bot:thread:{thread_id}"
+
+
+def user_pending(user_id: int) -> str:
+    """Sorted set of a user's unfinished job ids, scored by when they stop counting."""
+    return f"{PREFIX}:bot:user:{user_id}:pending"
+
+
+def user_cooldown(user_id: int) -> str:
+    """Present (with a TTL) while the user must wait before asking again."""
+    return f"{PREFIX}:bot:user:{user_id}:cooldown"
+
+
+def commands_key(application_id: int, scope: str) -> str:
+    """Hash of the application commands last synced to `scope` ("global" or a guild id), so a
+    restart does not re-upload unchanged commands (Discord rate-limits that tightly)."""
+    return f"{PREFIX}:bot:commands:{application_id}:{scope}"
