@@ -2,7 +2,7 @@
 
 The bot runs as its own process (`fathom bot`, default settings) against the fake Discord of
 the tests (REST v10 + gateway on loopback, Discord's rate limits as the fake models them), with
-Redis on a bench database. Phases:
+a throwaway redis-server of its own. Phases:
 
 1. 500 `/solve` from 500 students in 50 channels (10 servers) within 5 s, no workers running:
    acknowledgement latency (fake dispatch of INTERACTION_CREATE → the bot's callback arrives).
@@ -32,14 +32,14 @@ from pathlib import Path
 
 import redis
 
-from fathom import keys
+from bot import keys as bot_keys
+from devtools.fakediscord import ChannelRecord, FakeDiscord, InteractionRecord, UserRecord
+from devtools.redis_server import throwaway_redis
 from fathom.contract import Phase, ProgressEvent
 from fathom.events import publish_event
 from simulator.server import SimulatorServer, fast_config
-from tests.fakediscord import ChannelRecord, FakeDiscord, InteractionRecord, UserRecord
 
 REPO = Path(__file__).resolve().parent.parent
-BENCH_REDIS_DB = 14
 BUDGET_TOKENS = 16_000
 EDIT_ROUTE = "PATCH /channels/{channel_id}/messages/{message_id}"
 
@@ -95,15 +95,18 @@ async def settle(fake: FakeDiscord, quiet_s: float = 5.0, limit_s: float = 600.0
 def delivered_jobs(conn: redis.Redis) -> int:
     return sum(
         1
-        for key in conn.scan_iter(keys.bot_delivery_key("*"), count=1000)
+        for key in conn.scan_iter(bot_keys.delivery_key("*"), count=1000)
         if conn.hget(key, "done") == b"1"
     )
 
 
 async def main(args: argparse.Namespace) -> int:
-    redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
+    with throwaway_redis() as server:
+        return await run(args, server.url())
+
+
+async def run(args: argparse.Namespace, redis_url: str) -> int:
     conn = redis.Redis.from_url(redis_url)
-    conn.flushdb()
     env = {**os.environ, "FATHOM_REDIS_URL": redis_url}
     env.pop("FATHOM_MODEL_URL", None)
 
@@ -119,7 +122,7 @@ async def main(args: argparse.Namespace) -> int:
         bot = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "fathom.cli",
+            "cli",
             "bot",
             env={**env, **fake.env()},
             cwd=REPO,
@@ -152,13 +155,13 @@ async def main(args: argparse.Namespace) -> int:
             everyone = interactions + more
             try:
                 await fake.wait_for(
-                    lambda: conn.hlen(keys.BOT_PROMISED) >= len(everyone), 300, "all promised"
+                    lambda: conn.hlen(bot_keys.PROMISED) >= len(everyone), 300, "all promised"
                 )
             except TimeoutError:
                 replies = Counter(
                     (r.content[:40] if (r := i.original) else "no response") for i in everyone
                 )
-                print(f"only {conn.hlen(keys.BOT_PROMISED)} promised; replies: {replies}")
+                print(f"only {conn.hlen(bot_keys.PROMISED)} promised; replies: {replies}")
                 raise
             promised_s = time.monotonic() - t0
             await asyncio.sleep(2.0)
@@ -167,7 +170,7 @@ async def main(args: argparse.Namespace) -> int:
 
             # --- 3: edit cadence ------------------------------------------------------------
             job_ids = [
-                j.decode() if isinstance(j, bytes) else j for j in conn.hkeys(keys.BOT_PROMISED)
+                j.decode() if isinstance(j, bytes) else j for j in conn.hkeys(bot_keys.PROMISED)
             ]
             mark = len(fake.requests)
             started = time.monotonic()
@@ -192,7 +195,7 @@ async def main(args: argparse.Namespace) -> int:
                 workers = await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
-                    "fathom.cli",
+                    "cli",
                     "worker",
                     "-n",
                     str(args.workers),
@@ -207,7 +210,7 @@ async def main(args: argparse.Namespace) -> int:
                 delivery_start = time.monotonic()
                 try:
                     await fake.wait_for(
-                        lambda: conn.hlen(keys.BOT_PROMISED) == 0,
+                        lambda: conn.hlen(bot_keys.PROMISED) == 0,
                         args.delivery_timeout,
                         "every job delivered",
                     )
@@ -227,7 +230,6 @@ async def main(args: argparse.Namespace) -> int:
                 await asyncio.wait_for(bot.wait(), 30)
             except TimeoutError:
                 bot.kill()
-    conn.flushdb()
 
     interactions_total = len(everyone)
     bot_requests = sum(
@@ -301,7 +303,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--render-workers", type=int, default=2)
     parser.add_argument("--delivery-timeout", type=float, default=900.0)
-    parser.add_argument("--redis-db", type=int, default=BENCH_REDIS_DB)
     parser.add_argument("--bot-log", default=None, help="write the bot's log to this file")
     return parser.parse_args(argv)
 

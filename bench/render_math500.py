@@ -6,9 +6,10 @@ Reports, with the primary (MathJax) and secondary (matplotlib) engines as deploy
 - per-formula: share drawn as a picture by each engine when every formula is asked for as a
   picture (cold cache), and the time of one chain call (p50/p95);
 - per-engine alone: what each engine draws on its own (the measurement behind the choice);
-- whole-solution layout (`layout_solution`, cold cache then warm): p50/p95 time, how formulas
-  were shown (exact Unicode text, picture, fallback), and the cache hit rate of the second pass.
-`[asy]` diagram blocks are set aside by the segmenter (the layout shows a one-line note), so
+- whole-solution drawing (`draw_solution`, cold cache then warm; messages as the bot packs
+  them): p50/p95 time, how formulas were shown (exact Unicode text, picture, fallback), and
+  the cache hit rate of the second pass.
+`[asy]` diagram blocks are set aside by the segmenter (the document shows a one-line note), so
 their labels are not counted as formulas.
 """
 
@@ -21,9 +22,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bot.logic.compose import document_pieces
+from bot.logic.pack import pack
 from worker.render import mathjax
 from worker.render.chain import Engine, Picture, RenderCache, Renderer
-from worker.render.layout import LayoutStats, layout_solution
+from worker.render.document import DrawStats, draw_solution
 from worker.render.mpl import MatplotlibEngine
 from worker.render.segment import Math, segment
 
@@ -91,14 +94,14 @@ def layouts(rows: list[dict[str, str]]) -> dict[str, object]:
     report: dict[str, object] = {}
     for label in ("cold", "warm"):
         hits, misses = renderer.cache.hits, renderer.cache.misses
-        stats = LayoutStats()
+        stats = DrawStats()
         times: list[float] = []
         messages: list[int] = []
         for row in rows:
             start = time.perf_counter()
-            out = layout_solution(row["solution"], row.get("answer"), renderer=renderer)
+            out = draw_solution(row["solution"], row.get("answer"), renderer=renderer)
             times.append(time.perf_counter() - start)
-            messages.append(len(out.messages))
+            messages.append(len(pack(document_pieces(out.document))))
             s = out.stats
             stats.formulas += s.formulas
             stats.unicode_inline += s.unicode_inline
@@ -140,7 +143,7 @@ def main() -> None:
         ),
         "mathjax alone": per_formula(items, ["mathjax"]),
         "matplotlib alone (with rewrites)": per_formula(items, ["matplotlib"]),
-        "layout_solution": layouts(rows),
+        "draw_solution (then packed as the bot posts it)": layouts(rows),
     }
     print(json.dumps(report, indent=2, ensure_ascii=False))
 

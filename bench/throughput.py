@@ -5,8 +5,8 @@ on the same simulator; the overhead outside generation; memory per worker proces
     .venv/bin/python -m bench.throughput --concurrency 32 --requests 64 \\
         --tokens-per-s 40 --speed 2 --completion-tokens 3000
 
-Runs the simulator (`fathom fake-tgi`) and the pool (`fathom worker`) as subprocesses, on the
-Redis DB named by --redis-url (default DB 12, flushed first). MATH-500 questions, the same
+Runs the simulator (`fathom fake-tgi`) and the pool (`fathom worker`) as subprocesses, on
+A throwaway redis-server of its own. MATH-500 questions, the same
 sequence and seeds on both paths.
 """
 
@@ -30,9 +30,10 @@ from typing import cast
 import redis
 from huggingface_hub import AsyncInferenceClient, ChatCompletionInputStreamOptions
 
+from devtools.redis_server import throwaway_redis
 from fathom import keys
-from fathom.contract import Origin, ProgressEvent, SolveRequest, SolveResult
-from fathom.events import load_result
+from fathom.contract import Origin, SolveRequest, SolveResult
+from fathom.events import decode_entries, load_result
 from fathom.queue import enqueue_solve, solve_workers
 from fathom.settings import FATHOM_INSTRUCTION, Settings
 from simulator.answers import default_dataset_path
@@ -173,15 +174,15 @@ def run_queued(
         while lane_starts and lane_starts[0] <= time.monotonic():
             lane_starts.pop(0)
             enqueue_next()
-        entries = cast(
+        streams = cast(
             "list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]",
             conn.xread({keys.EVENTS_STREAM: last_id}, block=20, count=500) or [],
         )
-        for _stream, messages in entries:
-            for entry_id, fields in messages:
-                last_id = entry_id
-                event = ProgressEvent.model_validate_json(fields[b"event"])
-                if event.job_id in in_flight and event.phase.terminal:
+        for _stream, items in streams:
+            for entry in decode_entries(items):
+                last_id = entry.entry_id
+                event = entry.event
+                if event is not None and event.job_id in in_flight and event.phase.terminal:
                     in_flight.discard(event.job_id)
                     result = load_result(conn, event.job_id)
                     assert result is not None
@@ -243,7 +244,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sample-after", type=float, default=10.0, help="seconds into the run to sample memory"
     )
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--logs", type=Path, default=Path("/tmp/fathom-bench"))
     parser.add_argument(
         "--ramp-s",
@@ -258,19 +258,23 @@ def main(argv: list[str] | None = None) -> int:
     ramp_s = answer_s if args.ramp_s is None else args.ramp_s
     args.ramp_s_used = ramp_s
 
+    with throwaway_redis() as server:
+        return run(args, server.url(), ramp_s)
+
+
+def run(args: argparse.Namespace, redis_url: str, ramp_s: float) -> int:
     url = f"http://127.0.0.1:{args.port}"
     env = {
-        "FATHOM_REDIS_URL": args.redis_url,
+        "FATHOM_REDIS_URL": redis_url,
         "FATHOM_MODEL_URL": url,
         "FATHOM_WORKERS": str(args.concurrency),
         "FATHOM_RENDER_WORKERS": "0",
     }
     os.environ.update(env)
     settings = Settings()
-    conn = redis.Redis.from_url(args.redis_url)
-    conn.flushdb()
+    conn = redis.Redis.from_url(redis_url)
     prompts = questions(args.requests)
-    fathom = [sys.executable, "-m", "fathom.cli"]
+    fathom = [sys.executable, "-m", "cli"]
     simulator = [
         *fathom,
         "fake-tgi",
@@ -289,7 +293,6 @@ def main(argv: list[str] | None = None) -> int:
                 conn, settings, prompts, args.concurrency, pool.pid, args.sample_after, ramp_s
             )
     print(report(args, direct, queued))
-    conn.flushdb()
     return 0
 
 
