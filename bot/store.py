@@ -16,6 +16,7 @@ from bot.records import Conversation, Promise
 from fathom import keys
 from fathom.contract import Document, ProgressEvent, SolveResult
 from fathom.events import StreamEntry, decode_entries
+from fathom.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,16 @@ class BotStore:
         self.conn = conn
         self._record_ttl_s = record_ttl_s
         self._pending_ttl_s = pending_ttl_s
+
+    @classmethod
+    def configured(cls, conn: aioredis.Redis, settings: Settings) -> BotStore:
+        """Records kept as long as results; a pending question counts against its asker until
+        every try of its job could have timed out, and an hour more."""
+        return cls(
+            conn,
+            record_ttl_s=settings.result_ttl_s,
+            pending_ttl_s=settings.job_timeout_s * (settings.job_retries + 1) + 3600,
+        )
 
     # --- quotas ------------------------------------------------------------------------------
     async def reserve(self, user_id: int, job_id: str, limits: Limits) -> str | None:

@@ -60,11 +60,7 @@ class Delivery(commands.Cog):
     # --- life cycle ---------------------------------------------------------------------------
     async def cog_load(self) -> None:
         settings = self.settings
-        self.store = BotStore(
-            self.bot.redis,
-            record_ttl_s=settings.result_ttl_s,
-            pending_ttl_s=settings.job_timeout_s * (settings.job_retries + 1) + 3600,
-        )
+        self.store = BotStore.configured(self.bot.redis, settings)
         self.board = StatusBoard(self.bot, settings)
         self.deliverer = Deliverer(self.bot, self.store)
         await self.store.ensure_group()

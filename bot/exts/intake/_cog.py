@@ -30,11 +30,7 @@ class Intake(commands.Cog):
 
     async def cog_load(self) -> None:
         settings = self.bot.settings
-        self.store = BotStore(
-            self.bot.redis,
-            record_ttl_s=settings.result_ttl_s,
-            pending_ttl_s=settings.job_timeout_s * (settings.job_retries + 1) + 3600,
-        )
+        self.store = BotStore.configured(self.bot.redis, settings)
         self.asker = Asker(self.bot, self.store, settings)
         self.bot.tree.add_command(self.menu)
 
