@@ -33,6 +33,7 @@ from fathom.contract import (
     SolveStatus,
 )
 from fathom.events import end_job, load_result, publish_event
+from fathom.fairness import flow_of, place
 from fathom.settings import Settings
 
 CANCELLED_MESSAGE = "The question was cancelled before it was answered."
@@ -63,7 +64,8 @@ def enqueue_solve(
     """
     job_id = job_id or uuid.uuid4().hex
     publish_event(conn, ProgressEvent(job_id=job_id, phase=Phase.QUEUED, elapsed_s=0.0))
-    solve_queue(conn, settings).enqueue_call(
+    queue = solve_queue(conn, settings)
+    queue.enqueue_call(
         SOLVE_JOB_FUNC,
         args=(request.model_dump(mode="json"),),
         job_id=job_id,
@@ -75,6 +77,9 @@ def enqueue_solve(
         on_stopped=Callback(SOLVE_STOPPED_CALLBACK),
         description=f"solve {request.origin.source} question ({len(request.question)} chars)",
     )
+    if settings.fair_queue:
+        origin = request.origin
+        place(conn, queue.key, job_id, *flow_of(origin.source, origin.guild_id, origin.user_id))
     return job_id
 
 

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
 
     # --- queues and workers --------------------------------------------------------------
     solve_queue: str = "fathom-solve"
+    fair_queue: bool = True
+    """Servers share the workers fairly, and members within a server (fathom.fairness); off:
+    strictly first come, first served."""
     render_queue: str = "fathom-render"
     workers: int = Field(32, ge=1)
     """Solve workers in the pool: match the model server's batch concurrency."""
