@@ -41,3 +41,22 @@ def commands_key(application_id: int, scope: str) -> str:
     """Hash of the application commands last synced to `scope` ("global" or a guild id), so a
     restart does not re-upload unchanged commands (Discord rate-limits that tightly)."""
     return f"{PREFIX}:bot:commands:{application_id}:{scope}"
+
+
+def guild_settings(guild_id: int) -> str:
+    """A server's own settings (bot.guild_settings.GuildSettings JSON)."""
+    return f"{PREFIX}:bot:guild:{guild_id}:settings"
+
+
+def guild_blocked(guild_id: int) -> str:
+    """Set of the members a server's moderators blocked from asking."""
+    return f"{PREFIX}:bot:guild:{guild_id}:blocked"
+
+
+def daily_count(guild_id: int, user_id: int, day: str) -> str:
+    """Questions a member asked in a server on one (UTC) day."""
+    return f"{PREFIX}:bot:guild:{guild_id}:user:{user_id}:day:{day}"
+
+
+MODLOG_GROUP = "modlog"
+"""The bot's consumer group on `fathom.keys.AUDIT_STREAM`, posting to mod-log channels."""

@@ -186,6 +186,58 @@ class SolveResult(_Model):
         return self.rendering is not Rendering.PENDING
 
 
+# --- what a server's moderators see of its jobs -----------------------------------------------
+
+PREVIEW_CHARS = 100
+
+
+def preview(question: str) -> str:
+    """The start of a question, on one line."""
+    flat = " ".join(question.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
+
+
+class JobTicket(_Model):
+    """An unfinished job of a server, as its moderators list it."""
+
+    job_id: str
+    user_id: int | None
+    question: str
+    """A one-line preview."""
+    enqueued_at: float
+
+
+class Outcome(_Model):
+    """How a job of a server ended, for the moderators' failures list and statistics."""
+
+    job_id: str
+    user_id: int | None
+    question: str
+    status: SolveStatus
+    failure: Failure | None = None
+    enqueued_at: float | None = None
+    finished_at: float
+    queued_s: float | None = None
+    """Enqueue → picked up by a worker."""
+    total_s: float | None = None
+    completion_tokens: int | None = None
+
+    @classmethod
+    def of(cls, result: SolveResult) -> Outcome:
+        return cls(
+            job_id=result.job_id,
+            user_id=result.origin.user_id,
+            question=preview(result.question),
+            status=result.status,
+            failure=result.failure,
+            enqueued_at=result.enqueued_at,
+            finished_at=result.finished_at,
+            queued_s=result.timings.queued_s,
+            total_s=result.timings.total_s,
+            completion_tokens=result.completion_tokens,
+        )
+
+
 # --- the rendered solution: a neutral document, no idea of messages or their limits ---------
 
 

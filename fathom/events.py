@@ -18,6 +18,7 @@ from redis.typing import EncodableT, FieldT
 from fathom import keys
 from fathom.contract import (
     Document,
+    Outcome,
     Phase,
     ProgressEvent,
     Rendering,
@@ -133,6 +134,9 @@ def end_job(
         }
     )
     store_result(conn, result, ttl_s)
+    guild_id = result.origin.guild_id
+    if guild_id is not None:
+        _record_outcome(conn, guild_id, result)
     if note is None and result.failure is not None:
         note = result.failure.message
     publish_event(
@@ -148,6 +152,18 @@ def end_job(
         ),
     )
     return result
+
+
+def _record_outcome(conn: redis.Redis, guild_id: int, result: SolveResult) -> None:
+    """The job leaves its server's list of unfinished jobs and joins its finished ones."""
+    outcomes = keys.guild_outcomes(guild_id)
+    pipe = conn.pipeline(transaction=False)
+    pipe.hdel(keys.guild_jobs(guild_id), result.job_id)
+    pipe.zadd(outcomes, {Outcome.of(result).model_dump_json(): result.finished_at})
+    pipe.zremrangebyscore(outcomes, "-inf", result.finished_at - keys.GUILD_OUTCOMES_KEEP_S)
+    pipe.zremrangebyrank(outcomes, 0, -keys.GUILD_OUTCOMES_MAX - 1)
+    pipe.expire(outcomes, keys.GUILD_OUTCOMES_KEEP_S)
+    pipe.execute()
 
 
 def store_document(

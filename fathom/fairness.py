@@ -107,3 +107,26 @@ def forget(conn: redis.Redis, *job_ids: str) -> None:
     """Jobs taken off the queue without being served (cancelled, cleared)."""
     if job_ids:
         conn.zrem(SCORES, *job_ids)
+
+
+def expected_position(conn: redis.Redis, queue_key: str, flow: str, member: str) -> int:
+    """Where a job of `member` of `flow` enqueued now would be placed (1 = next in line): the
+    same arithmetic as `place`, read-only."""
+    head = conn.lindex(queue_key, 0)
+    if head is None:
+        return 1
+    head_score = conn.zscore(SCORES, head)
+    if head_score is None:  # no fair order yet (fairness off, or an unplaced retry at the head)
+        return int(conn.llen(queue_key)) + 1
+    now = head_score - 1
+    mine = now
+    active = 0
+    for who, raw in conn.hgetall(finish_key(flow)).items():
+        last = float(raw)
+        if last > now:
+            active += 1
+            if (who.decode() if isinstance(who, bytes) else str(who)) == member:
+                mine = last
+    if mine == now:
+        active += 1
+    return int(conn.zcount(SCORES, "-inf", mine + active)) + 1

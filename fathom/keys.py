@@ -40,3 +40,39 @@ def files_key(job_id: str) -> str:
 def cancel_key(job_id: str) -> str:
     """Set when someone asked to cancel the job; the worker checks it while streaming."""
     return f"{PREFIX}:job:{job_id}:cancel"
+
+
+# --- per server, for the moderators' views and actions -------------------------------------
+
+GUILD_OUTCOMES_KEEP_S = 7 * 24 * 3600
+"""How long a server's finished jobs are remembered for `/queue stats` and `/queue failed`."""
+GUILD_OUTCOMES_MAX = 20_000
+AUDIT_STREAM = f"{PREFIX}:audit"
+"""Every moderator's and operator's action (fathom.admin.AuditEntry JSON in field `entry`)."""
+AUDIT_STREAM_MAXLEN = 10_000
+MODEL_STATUS_PREFIX = f"{PREFIX}:model:status:"
+"""One key per model server a worker pool watches: its health and load, with a short TTL."""
+
+
+def guild_jobs(guild_id: int) -> str:
+    """Hash of a server's unfinished jobs: job id → fathom.admin.JobTicket JSON."""
+    return f"{PREFIX}:guild:{guild_id}:jobs"
+
+
+def guild_outcomes(guild_id: int) -> str:
+    """Sorted set of a server's finished jobs (fathom.admin.Outcome JSON), by finish time."""
+    return f"{PREFIX}:guild:{guild_id}:outcomes"
+
+
+def guild_paused(guild_id: int) -> str:
+    """Present while the server's moderators have paused new questions (who, since when)."""
+    return f"{PREFIX}:guild:{guild_id}:paused"
+
+
+def retry_of(job_id: str) -> str:
+    """The job a moderator's retry re-runs (the bot delivers the new one where the old went)."""
+    return f"{PREFIX}:job:{job_id}:retry-of"
+
+
+def model_status(name: str) -> str:
+    return f"{MODEL_STATUS_PREFIX}{name}"

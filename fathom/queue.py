@@ -26,14 +26,16 @@ from fathom.contract import (
     SOLVE_STOPPED_CALLBACK,
     Failure,
     FailureCode,
+    JobTicket,
     Phase,
     ProgressEvent,
     SolveRequest,
     SolveResult,
     SolveStatus,
+    preview,
 )
 from fathom.events import end_job, load_result, publish_event
-from fathom.fairness import flow_of, place
+from fathom.fairness import flow_of, forget, place
 from fathom.settings import Settings
 
 CANCELLED_MESSAGE = "The question was cancelled before it was answered."
@@ -64,6 +66,15 @@ def enqueue_solve(
     """
     job_id = job_id or uuid.uuid4().hex
     publish_event(conn, ProgressEvent(job_id=job_id, phase=Phase.QUEUED, elapsed_s=0.0))
+    origin = request.origin
+    if origin.guild_id is not None:
+        ticket = JobTicket(
+            job_id=job_id,
+            user_id=origin.user_id,
+            question=preview(request.question),
+            enqueued_at=request.enqueued_at,
+        )
+        conn.hset(keys.guild_jobs(origin.guild_id), job_id, ticket.model_dump_json())
     queue = solve_queue(conn, settings)
     queue.enqueue_call(
         SOLVE_JOB_FUNC,
@@ -78,7 +89,6 @@ def enqueue_solve(
         description=f"solve {request.origin.source} question ({len(request.question)} chars)",
     )
     if settings.fair_queue:
-        origin = request.origin
         place(conn, queue.key, job_id, *flow_of(origin.source, origin.guild_id, origin.user_id))
     return job_id
 
@@ -108,7 +118,7 @@ def solve_workers(conn: redis.Redis, settings: Settings) -> int:
     return Worker.count(connection=conn, queue=solve_queue(conn, settings))
 
 
-def cancelled_result(job_id: str, request: SolveRequest) -> SolveResult:
+def cancelled_result(job_id: str, request: SolveRequest, message: str) -> SolveResult:
     """The outcome of a job cancelled before or while it was solved, with nothing kept."""
     return SolveResult(
         job_id=job_id,
@@ -116,8 +126,17 @@ def cancelled_result(job_id: str, request: SolveRequest) -> SolveResult:
         question=request.question,
         origin=request.origin,
         enqueued_at=request.enqueued_at,
-        failure=Failure(code=FailureCode.CANCELLED, message=CANCELLED_MESSAGE),
+        failure=Failure(code=FailureCode.CANCELLED, message=message),
     )
+
+
+def cancel_message(conn: redis.Redis, job_id: str) -> str | None:
+    """What the asker is told of a cancel, once someone asked for one (who did it)."""
+    raw = conn.get(keys.cancel_key(job_id))
+    if raw is None:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return text if text not in ("", "1") else CANCELLED_MESSAGE
 
 
 class CancelOutcome(StrEnum):
@@ -130,10 +149,14 @@ class CancelOutcome(StrEnum):
     UNKNOWN = "unknown"
 
 
-def cancel_job(conn: redis.Redis, job_id: str, settings: Settings) -> CancelOutcome:
-    """Ask for the job to be cancelled. A waiting job leaves the queue at once; a running one
-    sees the cancel flag within a fraction of a second and closes its model stream."""
-    conn.set(keys.cancel_key(job_id), b"1", ex=keys.JOB_KEY_TTL_S)
+def cancel_job(
+    conn: redis.Redis, job_id: str, settings: Settings, by: str | None = None
+) -> CancelOutcome:
+    """Ask for the job to be cancelled (`by`: who, as the asker will read it, e.g. "a
+    moderator (Ada)"). A waiting job leaves the queue at once; a running one sees the cancel
+    flag within a fraction of a second and closes its model stream."""
+    message = f"Cancelled by {by}." if by else CANCELLED_MESSAGE
+    conn.set(keys.cancel_key(job_id), message, ex=keys.JOB_KEY_TTL_S)
     job = fetch_job(conn, job_id)
     if job is None:
         return CancelOutcome.FINISHED if load_result(conn, job_id) else CancelOutcome.UNKNOWN
@@ -143,8 +166,9 @@ def cancel_job(conn: redis.Redis, job_id: str, settings: Settings) -> CancelOutc
             job.cancel()
         except InvalidJobOperation:
             return CancelOutcome.FINISHED
+        forget(conn, job_id)
         request = SolveRequest.model_validate(job.args[0])
-        end_job(conn, cancelled_result(job_id, request), ttl_s=settings.result_ttl_s)
+        end_job(conn, cancelled_result(job_id, request, message), ttl_s=settings.result_ttl_s)
         return CancelOutcome.CANCELLED
     if status == JobStatus.STARTED:
         return CancelOutcome.STOPPING
@@ -157,7 +181,8 @@ def stop_job(conn: redis.Redis, job_id: str) -> bool:
     job = fetch_job(conn, job_id)
     if job is None or job.get_status() != JobStatus.STARTED:
         return False
-    conn.set(keys.cancel_key(job_id), b"1", ex=keys.JOB_KEY_TTL_S)
+    if not conn.exists(keys.cancel_key(job_id)):
+        conn.set(keys.cancel_key(job_id), CANCELLED_MESSAGE, ex=keys.JOB_KEY_TTL_S)
     try:
         send_stop_job_command(conn, job_id, serializer=JSONSerializer)
     except InvalidJobOperation:  # it finished in the meantime

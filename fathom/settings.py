@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     discord_test_guild_id: int | None = None
     """Sync slash commands to this guild only (instant), instead of globally."""
+    operator_ids: list[int] = Field(default_factory=list)
+    """Discord user ids of the bot's operators: every moderator command in every server, and
+    the global pause."""
+    daily_quota_per_user: int = Field(0, ge=0)
+    """Questions one member may ask per day in one server (servers can set their own); 0: no
+    limit."""
     max_pending_per_user: int = Field(2, ge=1)
     """Questions one user may have queued or running at once."""
     question_cooldown_s: float = Field(10.0, ge=0.0)

@@ -32,7 +32,7 @@ from fathom.contract import (
     SolveStatus,
 )
 from fathom.events import end_job, load_result, publish_event
-from fathom.queue import cancelled_result
+from fathom.queue import CANCELLED_MESSAGE, cancel_message, cancelled_result
 from fathom.settings import get_settings
 from worker.model_server import http_client
 from worker.run import finish, run_solve, time_limit
@@ -133,4 +133,6 @@ def on_solve_stopped(job: Job, connection: redis.Redis) -> None:
     """RQ stopped callback (`fathom.queue.stop_job`): the work horse was killed mid-stream;
     the kernel closed its connection, so the model server already freed the slot."""
     request = SolveRequest.model_validate(job.args[0])
-    end_job(connection, cancelled_result(job.id, request), ttl_s=get_settings().result_ttl_s)
+    message = cancel_message(connection, job.id) or CANCELLED_MESSAGE
+    cancelled = cancelled_result(job.id, request, message)
+    end_job(connection, cancelled, ttl_s=get_settings().result_ttl_s)

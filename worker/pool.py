@@ -15,7 +15,9 @@ guarantees:
 - the supervisor imports the solve job and warms the HTTP path before forking, so every worker
   and horse shares those pages;
 - in burst mode the render pool starts once the solve pool is done, so it sees every rendering
-  job the solves enqueued.
+  job the solves enqueued;
+- beside the pools, a process watches the model server's health and load for the moderators
+  (worker.monitor).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from rq.serializers import JSONSerializer
 from rq.worker_pool import WorkerPool
 
 from fathom.settings import Settings, get_settings
+from worker.monitor import watch
 from worker.warmup import warm_up
 
 log = logging.getLogger("fathom.worker")
@@ -168,6 +171,11 @@ def _run_sibling(pool: FathomPool) -> None:
     _run_pool(pool, burst=False)
 
 
+def _watch_model_server(settings: Settings) -> None:
+    _die_with_parent()
+    watch(settings)
+
+
 def run_pool(workers: int | None, render_workers: int | None, burst: bool) -> int:
     """`fathom worker`: the pools, sized by the arguments or else the settings."""
     settings = get_settings()
@@ -211,10 +219,15 @@ def run_pool(workers: int | None, render_workers: int | None, burst: bool) -> in
         return 0
     first, *others = pools
     fork = multiprocessing.get_context("fork")
-    for other in others:
-        process: BaseProcess = fork.Process(
-            target=_run_sibling, args=(other,), name="fathom-render-pool"
+    starts: list[BaseProcess] = [
+        fork.Process(target=_run_sibling, args=(other,), name="fathom-render-pool")
+        for other in others
+    ]
+    if solve_count:
+        starts.append(
+            fork.Process(target=_watch_model_server, args=(settings,), name="fathom-model-watch")
         )
+    for process in starts:
         process.start()
         siblings.append(process)
     _run_pool(first, burst=False)

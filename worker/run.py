@@ -11,10 +11,9 @@ import httpx2
 import redis
 from huggingface_hub.errors import HfHubHTTPError
 
-from fathom import keys
 from fathom.contract import FailureCode, Phase, Rendering, SolveResult, SolveStatus
 from fathom.events import end_job, hand_over_to_rendering
-from fathom.queue import CANCELLED_MESSAGE, enqueue_render
+from fathom.queue import cancel_message, enqueue_render
 from fathom.settings import Settings
 from fathom.tasks import cancel_and_wait
 from worker.attempt import attempt
@@ -61,18 +60,20 @@ async def solve_with_retries(run: SolveRun, http: httpx2.AsyncClient) -> SolveRe
         await asyncio.sleep(delay)
 
 
-async def _wait_for_cancel(conn: redis.Redis, job_id: str) -> None:
-    """Return once someone set the job's cancel flag (polled: the flag lives in Redis)."""
-    key = keys.cancel_key(job_id)
-    while not conn.exists(key):  # noqa: ASYNC110 (the flag lives in Redis, not in this process)
+async def _wait_for_cancel(conn: redis.Redis, job_id: str) -> str:
+    """Once someone asked to cancel the job, what the asker is told (polled: the flag lives in
+    Redis)."""
+    while (message := cancel_message(conn, job_id)) is None:  # noqa: ASYNC110 (flag in Redis)
         await asyncio.sleep(CANCEL_POLL_S)
+    return message
 
 
 async def run_solve(run: SolveRun, time_limit_s: float) -> SolveResult:
     """Run the attempts under the job's time limit, watching the cancel flag. Stopping the
     work task closes the client, hence the HTTP stream, so the server frees the slot."""
-    if run.conn.exists(keys.cancel_key(run.job_id)):
-        return run.unfinished(SolveStatus.CANCELLED, FailureCode.CANCELLED, CANCELLED_MESSAGE)
+    cancelled = cancel_message(run.conn, run.job_id)
+    if cancelled is not None:
+        return run.unfinished(SolveStatus.CANCELLED, FailureCode.CANCELLED, cancelled)
     if not run.settings.model_url:
         return run.unfinished(
             SolveStatus.FAILED,
@@ -96,7 +97,7 @@ async def run_solve(run: SolveRun, time_limit_s: float) -> SolveResult:
         except JobFailed as failure:
             return run.unfinished(SolveStatus.FAILED, failure.code, failure.message)
     if cancel in done:
-        return run.unfinished(SolveStatus.CANCELLED, FailureCode.CANCELLED, CANCELLED_MESSAGE)
+        return run.unfinished(SolveStatus.CANCELLED, FailureCode.CANCELLED, cancel.result())
     return run.unfinished(
         SolveStatus.FAILED,
         FailureCode.TIMED_OUT,

@@ -51,6 +51,9 @@ def outcome_text(result: SolveResult) -> str:
             "final answer. The partial reasoning can still be opened."
         )
     if status is SolveStatus.CANCELLED:
+        by = result.failure.message if result.failure else ""
+        if by.startswith("Cancelled by "):  # someone other than the asker
+            return f"🚫 {by} Nothing more will be sent for this question."
         return f"🚫 {FAILURE_TEXT[FailureCode.CANCELLED]}"
     failure = result.failure
     if failure is None:

@@ -15,8 +15,10 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
+from bot import keys as bot_keys
 from bot.client import FathomBot
 from bot.exts.delivery import Delivery
+from bot.guild_settings import GuildSettings
 from devtools.fakediscord import ChannelRecord, FakeDiscord, GuildRecord, MessageRecord, UserRecord
 from devtools.fakediscord.client import running
 from fathom.settings import Settings, get_settings
@@ -166,4 +168,7 @@ async def world(
     fake.add_member(guild, student)
     fake.add_member(guild, classmate)
     fake.add_member(guild, moderator, roles=[mods])
+    # The server named its moderator role, as a server does with /fathom-settings.
+    chosen = GuildSettings(moderator_role_id=mods.id)
+    redis_conn.set(bot_keys.guild_settings(guild.id), chosen.model_dump_json())
     return World(fake, guild, channel, student, classmate, moderator, bot_settings, redis_conn)

@@ -79,7 +79,7 @@ async def test_a_moderator_cancels_a_running_job_and_the_reasoning_stays_readabl
         )
         [reasoning] = await fake.wait_for_responses(show)
     assert "Stopping" in reply.content
-    assert "Cancelled" in notice.content
+    assert "Cancelled by a moderator (moderator)." in notice.content
     assert reasoning.ephemeral
     assert "partial" in reasoning.content
     assert reasoning.file("reasoning.md").data.strip()

@@ -104,14 +104,17 @@ class StatusBoard:
     def positions(self, queued_job_ids: list[str], workers: int) -> None:
         """The solve queue as it stands: places of waiting jobs, and workers behind the ETAs."""
         self.workers = max(workers, 1)
-        places = {job_id: index + 1 for index, job_id in enumerate(queued_job_ids)}
-        for job in self.jobs.values():
-            place = places.get(job.promise.job_id)
-            if place is not None and job.progress.phase is Phase.QUEUED:
-                job.progress = JobProgress(
-                    phase=Phase.QUEUED, position=place, elapsed_s=job.progress.elapsed_s
-                )
-                self.request_edit(job)
+        for index, job_id in enumerate(queued_job_ids):
+            if job_id in self.jobs:
+                self.moved(job_id, index + 1)
+
+    def moved(self, job_id: str, position: int) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None and job.progress.phase is Phase.QUEUED:
+            job.progress = JobProgress(
+                phase=Phase.QUEUED, position=position, elapsed_s=job.progress.elapsed_s
+            )
+            self.request_edit(job)
 
     def solved_in(self, solve_s: float) -> None:
         self.solve_s += SOLVE_TIME_WEIGHT * (solve_s - self.solve_s)

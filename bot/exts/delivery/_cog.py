@@ -100,6 +100,10 @@ class Delivery(commands.Cog):
     def untrack(self, job_id: str) -> None:
         self.board.untrack(job_id)
 
+    def moved(self, job_id: str, position: int) -> None:
+        """The job's place in the queue is known to be `position` (1 = next)."""
+        self.board.moved(job_id, position)
+
     def eta(self, progress: JobProgress) -> float | None:
         return self.board.eta(progress)
 

@@ -9,22 +9,26 @@ import io
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import discord
 import redis.exceptions
 
+from bot.authority import actor_of, privilege_of
 from bot.client import FathomBot
 from bot.components import status_view
 from bot.exts.delivery import Delivery
+from bot.guild_settings import GuildSettingsStore, effective
 from bot.logic.checks import Attachment, Limits, check_question
 from bot.logic.naming import status_header, thread_name
+from bot.logic.privileges import Privilege
 from bot.logic.progress import JobProgress, status_text
 from bot.records import Promise, TargetKind
 from bot.store import BotStore
-from fathom import queue
+from fathom import keys, queue
 from fathom.contract import Origin, Phase, SolveRequest, SolveStatus, Turn
+from fathom.fairness import expected_position, flow_of
 from fathom.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,9 +42,22 @@ class Question:
     text: str
     attachments: tuple[Attachment, ...] = ()
     history: tuple[Turn, ...] = field(default=())
-    show_reasoning: bool = False
+    show_reasoning: bool | None = None
+    """None: as the server's settings say."""
     private: bool = False
     seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What applies to one question before anything is written: the limits, the server's
+    default for attaching the reasoning, or why it is refused outright."""
+
+    limits: Limits
+    show_reasoning: bool = False
+    refusal: str | None = None
+    guild_id: int | None = None
+    daily_quota: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +81,65 @@ def attachments_of(message: discord.Message) -> tuple[Attachment, ...]:
 
 
 class Asker:
-    def __init__(self, bot: FathomBot, store: BotStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        bot: FathomBot,
+        store: BotStore,
+        guilds: GuildSettingsStore,
+        settings: Settings,
+    ) -> None:
         self.bot = bot
         self.store = store
+        self.guilds = guilds
         self.settings = settings
         self.limits = Limits(
             max_question_chars=settings.max_question_chars,
             max_pending=settings.max_pending_per_user,
             cooldown_s=settings.question_cooldown_s,
         )
+
+    async def gate(self, user_id: int, guild_id: int | None, channel: object) -> Gate:
+        """The server's rules for this asker here: blocked, paused, not this channel; else its
+        limits (a DM follows the configuration)."""
+        if guild_id is None:
+            return Gate(self.limits, daily_quota=self.settings.daily_quota_per_user)
+        rules = effective(await self.guilds.get(guild_id), self.settings)
+        limits = Limits(
+            max_question_chars=rules.max_question_chars,
+            max_pending=rules.max_pending,
+            cooldown_s=rules.cooldown_s,
+        )
+        refusal = None
+        if await self.guilds.blocked(guild_id, user_id):
+            refusal = BLOCKED
+        elif await self.bot.redis.exists(keys.guild_paused(guild_id)):
+            refusal = PAUSED
+        elif rules.allowed_channels and _channel_ids(channel).isdisjoint(rules.allowed_channels):
+            places = ", ".join(f"<#{c}>" for c in sorted(rules.allowed_channels))
+            refusal = f"This server takes questions in {places}. Please ask there."
+        return Gate(limits, rules.show_reasoning, refusal, guild_id, rules.daily_quota)
+
+    async def admit(self, user_id: int, job_id: str, question: Question, gate: Gate) -> str | None:
+        """Run every check and count the question against the asker's limits; the reason it
+        is refused, or None (then `release` undoes the counting if it is not enqueued)."""
+        refusal = gate.refusal or check_question(question.text, question.attachments, gate.limits)
+        if refusal is not None:
+            return refusal
+        guild_id = gate.guild_id or 0
+        if not await self.guilds.take_daily(guild_id, user_id, gate.daily_quota):
+            return (
+                f"You've asked your {gate.daily_quota} questions for today here. The count "
+                "starts again at midnight (UTC)."
+            )
+        refusal = await self.store.reserve(user_id, job_id, gate.limits)
+        if refusal is not None:
+            await self.guilds.give_back_daily(guild_id, user_id)
+        return refusal
+
+    async def release(self, user_id: int, job_id: str, gate: Gate) -> None:
+        await self.store.release(user_id, job_id)
+        if gate.daily_quota > 0:
+            await self.guilds.give_back_daily(gate.guild_id or 0, user_id)
 
     @property
     def delivery(self) -> Delivery:
@@ -94,25 +161,25 @@ class Asker:
         ephemerally, the rest after a deferral (well within Discord's 3 seconds)."""
         user = interaction.user
         job_id = uuid.uuid4().hex
-        rejection = check_question(question.text, question.attachments, self.limits)
-        if rejection is None:
-            rejection = await self.store.reserve(user.id, job_id, self.limits)
+        gate = await self.gate(user.id, interaction.guild_id, interaction.channel)
+        rejection = await self.admit(user.id, job_id, question, gate)
         if rejection is not None:
             await interaction.response.send_message(rejection, ephemeral=True)
             return
+        question = _with_default_reasoning(question, gate)
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
         except discord.HTTPException as exc:  # the interaction expired (10062) or was answered
-            await self.store.release(user.id, job_id)
+            await self.release(user.id, job_id, gate)
             log.warning("could not acknowledge an interaction: %s", exc)
             return
-        position = await self._position()
+        position = await self._position(user.id, interaction.guild_id)
         try:
             place = await self._open_for_interaction(
                 interaction, question, job_id, position, anchor
             )
         except discord.HTTPException as exc:
-            await self.store.release(user.id, job_id)
+            await self.release(user.id, job_id, gate)
             log.info("could not open a place for a question: %s", exc)
             if not isinstance(exc, discord.Forbidden):
                 reason = "Discord is busy right now and I couldn't post; please ask again."
@@ -128,25 +195,27 @@ class Asker:
         launched = await self._launch(
             job_id, user.id, interaction.guild_id, question, place, position
         )
-        if launched:
-            await interaction.edit_original_response(
-                content=f"Queued as #{position}; {place.pointer()}."
-            )
-        else:
+        if launched is None:
+            await self.release(user.id, job_id, gate)
             await interaction.edit_original_response(content=ENQUEUE_FAILED)
+        else:
+            await interaction.edit_original_response(
+                content=f"Queued as #{launched}; {place.pointer()}."
+            )
 
     async def ask_message(self, message: discord.Message, question: Question) -> None:
         """A DM to the bot, or a follow-up in a solution thread: the status message replies
         to it and the answer follows there."""
         user = message.author
         job_id = uuid.uuid4().hex
-        rejection = check_question(question.text, question.attachments, self.limits)
-        if rejection is None:
-            rejection = await self.store.reserve(user.id, job_id, self.limits)
+        guild_id = message.guild.id if message.guild else None
+        gate = await self.gate(user.id, guild_id, message.channel)
+        rejection = await self.admit(user.id, job_id, question, gate)
         if rejection is not None:
             await message.reply(rejection, allowed_mentions=NONE, mention_author=False)
             return
-        position = await self._position()
+        question = _with_default_reasoning(question, gate)
+        position = await self._position(user.id, guild_id)
         kind = (
             TargetKind.DM if isinstance(message.channel, discord.DMChannel) else TargetKind.CHANNEL
         )
@@ -158,12 +227,12 @@ class Asker:
                 mention_author=False,
             )
         except discord.HTTPException as exc:
-            await self.store.release(user.id, job_id)
+            await self.release(user.id, job_id, gate)
             log.info("could not answer a message: %s", exc)
             return
         place = Place(kind, status, message.channel.id)
-        guild_id = message.guild.id if message.guild else None
-        if not await self._launch(job_id, user.id, guild_id, question, place, position):
+        if await self._launch(job_id, user.id, guild_id, question, place, position) is None:
+            await self.release(user.id, job_id, gate)
             await status.edit(content=ENQUEUE_FAILED, view=None, allowed_mentions=NONE)
 
     # --- buttons -----------------------------------------------------------------------------
@@ -174,14 +243,18 @@ class Asker:
                 "I no longer know this question.", ephemeral=True
             )
             return
-        moderator = interaction.guild is not None and interaction.permissions.manage_messages
-        if interaction.user.id != promise.user_id and not moderator:
-            await interaction.response.send_message(
-                "Only the person who asked (or a moderator) can cancel this question.",
-                ephemeral=True,
-            )
-            return
-        outcome = await asyncio.to_thread(queue.cancel_job, self.bot.rq_conn, job_id, self.settings)
+        by = None
+        if interaction.user.id != promise.user_id:
+            if await privilege_of(interaction, self.guilds, self.settings) < Privilege.MODERATOR:
+                await interaction.response.send_message(
+                    "Only the person who asked (or a moderator) can cancel this question.",
+                    ephemeral=True,
+                )
+                return
+            by = actor_of(interaction).describe()
+        outcome = await asyncio.to_thread(
+            queue.cancel_job, self.bot.rq_conn, job_id, self.settings, by
+        )
         await interaction.response.send_message(CANCEL_REPLIES[outcome], ephemeral=True)
 
     async def solve_again(self, interaction: discord.Interaction[Any], job_id: str) -> None:
@@ -227,15 +300,14 @@ class Asker:
         )
 
     # --- internals ---------------------------------------------------------------------------
-    async def _position(self) -> int:
-        """The place a job enqueued now will have (1 = next); refreshed later."""
+    async def _position(self, user_id: int, guild_id: int | None) -> int:
+        """The place a job enqueued now will have (1 = next), where the fair order puts it."""
+        origin = flow_of("discord", guild_id, user_id)
+        key = queue.solve_queue(self.bot.rq_conn, self.settings).key
         try:
-            waiting = await asyncio.to_thread(
-                lambda: queue.solve_queue(self.bot.rq_conn, self.settings).count
-            )
+            return await asyncio.to_thread(expected_position, self.bot.rq_conn, key, *origin)
         except (redis.exceptions.RedisError, OSError):
-            waiting = 0
-        return waiting + 1
+            return 1
 
     def _status_content(
         self, question: str, user_id: int, job_id: str, position: int, kind: TargetKind
@@ -304,8 +376,9 @@ class Asker:
         question: Question,
         place: Place,
         position: int,
-    ) -> bool:
-        """Promise, then enqueue (in that order, so no event of the job goes unnoticed)."""
+    ) -> int | None:
+        """Promise, then enqueue (in that order, so no event of the job goes unnoticed); the
+        job's place in the queue, or None when it could not be enqueued."""
         promise = Promise(
             job_id=job_id,
             user_id=user_id,
@@ -316,7 +389,7 @@ class Asker:
             target_channel_id=place.target_channel_id,
             question=question.text,
             history=list(question.history),
-            show_reasoning=question.show_reasoning,
+            show_reasoning=bool(question.show_reasoning),
             private=question.private,
         )
         request = SolveRequest(
@@ -331,12 +404,39 @@ class Asker:
             await asyncio.to_thread(
                 queue.enqueue_solve, self.bot.rq_conn, request, self.settings, job_id
             )
+            placed = await asyncio.to_thread(queue.queue_position, self.bot.rq_conn, job_id)
         except (redis.exceptions.RedisError, OSError):
             log.exception("enqueueing job %s failed", job_id)
             self.delivery.untrack(job_id)
             await self.store.drop_promise(promise)
-            return False
-        return True
+            return None
+        if placed is None:  # a worker took it already
+            return 1
+        if placed + 1 != position:
+            self.delivery.moved(job_id, placed + 1)
+        return placed + 1
+
+
+BLOCKED = "The moderators of this server have blocked you from asking questions here."
+PAUSED = (
+    "Questions are paused by the moderators of this server right now. Nothing was queued — "
+    "please ask again later."
+)
+
+
+def _channel_ids(channel: object) -> set[int]:
+    """The channel and, for a thread, its parent: allowed channels cover their threads."""
+    ids = {getattr(channel, "id", 0)}
+    parent_id = getattr(channel, "parent_id", None)
+    if isinstance(parent_id, int):
+        ids.add(parent_id)
+    return ids
+
+
+def _with_default_reasoning(question: Question, gate: Gate) -> Question:
+    if question.show_reasoning is not None:
+        return question
+    return replace(question, show_reasoning=gate.show_reasoning)
 
 
 ENQUEUE_FAILED = (

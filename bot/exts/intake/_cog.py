@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot.client import FathomBot
 from bot.components import JobAction
 from bot.exts.intake._asker import Asker, Question, attachments_of
+from bot.guild_settings import GuildSettingsStore
 from bot.store import BotStore
 
 EVERYWHERE = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
@@ -31,7 +32,8 @@ class Intake(commands.Cog):
     async def cog_load(self) -> None:
         settings = self.bot.settings
         self.store = BotStore.configured(self.bot.redis, settings)
-        self.asker = Asker(self.bot, self.store, settings)
+        self.guilds = GuildSettingsStore(self.bot.redis)
+        self.asker = Asker(self.bot, self.store, self.guilds, settings)
         self.bot.tree.add_command(self.menu)
 
     async def cog_unload(self) -> None:
@@ -41,7 +43,8 @@ class Intake(commands.Cog):
     @app_commands.command(name="solve", description="Solve a math problem step by step")
     @app_commands.describe(
         question="The problem, as text (LaTeX such as \\frac{1}{2} is fine)",
-        show_reasoning="Attach the model's full reasoning to the solution",
+        show_reasoning="Attach the model's full reasoning to the solution (default: as the "
+        "server chose)",
         private="Send the solution to your direct messages instead of here",
     )
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
@@ -50,7 +53,7 @@ class Intake(commands.Cog):
         self,
         interaction: discord.Interaction[Any],
         question: str,
-        show_reasoning: bool = False,
+        show_reasoning: bool | None = None,
         private: bool = False,
     ) -> None:
         await self.asker.ask_interaction(
