@@ -105,9 +105,59 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--reasoning", metavar="FILE", help="attach this reasoning as Markdown")
     render.set_defaults(target="cli.render:run")
 
+    add_queue_parser(sub)
+
     bot = sub.add_parser("bot", help="run the Discord bot")
     bot.set_defaults(target="cli.main:run_bot")
     return parser
+
+
+def add_queue_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    queue = sub.add_parser(
+        "queue",
+        help="steer the queue from a shell (what moderators do with /queue)",
+        description="Look at and steer the queue: the same actions as the moderators' /queue "
+        "commands, recorded in the same audit log.",
+    )
+    actions = queue.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    status = actions.add_parser("status", help="jobs, workers and model servers")
+    status.add_argument("--guild", type=int, help="one server's jobs (default: everyone's)")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+
+    for name, what in (("pause", "stop taking"), ("resume", "take again")):
+        action = actions.add_parser(
+            name,
+            help=f"{what} one server's questions, or (without --guild) every worker's new jobs",
+        )
+        action.add_argument("--guild", type=int)
+
+    cancel = actions.add_parser("cancel", help="cancel jobs, or every job of a member")
+    cancel.add_argument("jobs", nargs="*", help="job ids")
+    cancel.add_argument("--guild", type=int)
+    cancel.add_argument("--member", type=int, help="a member's user id (with --guild)")
+
+    clear = actions.add_parser("clear", help="drop a server's waiting jobs")
+    clear.add_argument("--guild", type=int, required=True)
+    clear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    failed = actions.add_parser("failed", help="a server's recent failures and why")
+    failed.add_argument("--guild", type=int, required=True)
+    failed.add_argument("--hours", type=float, default=24.0)
+    failed.add_argument("--json", action="store_true")
+
+    retry = actions.add_parser("retry", help="run a finished job again (delivered where it was)")
+    retry.add_argument("job")
+
+    audit = actions.add_parser("audit", help="the moderators' and operators' actions")
+    audit.add_argument("--guild", type=int)
+    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--json", action="store_true")
+
+    stats = actions.add_parser("stats", help="a server's last 24 hours as a chart (PNG)")
+    stats.add_argument("--guild", type=int, required=True)
+    stats.add_argument("-o", "--output", required=True, help="the PNG file to write")
+    queue.set_defaults(target="cli.queue:run")
 
 
 def run_worker(args: argparse.Namespace) -> int:

@@ -21,11 +21,13 @@ from rq import Worker
 from rq.suspension import is_suspended, resume, suspend
 
 from fathom import keys
-from fathom.contract import JobTicket, Outcome, Phase, SolveRequest, SolveStatus
+from fathom.contract import JobTicket, Outcome, Phase, SolveRequest, SolveStatus, preview
 from fathom.events import decode_entries
 from fathom.fairness import expected_position, flow_of
 from fathom.queue import (
-    CancelOutcome,
+    CancelOutcome as CancelOutcome,
+)
+from fathom.queue import (
     cancel_job,
     enqueue_solve,
     fetch_job,
@@ -325,6 +327,7 @@ class QueueStatus(_Model):
     running: list[JobView]
     failed: list[Outcome]
     queued_count: int
+    """This server's waiting jobs (every server's, for the global status)."""
     running_count: int
     depth: int
     """Jobs waiting on the solve queue, every server together."""
@@ -360,10 +363,15 @@ def status(
     workers = Worker.all(connection=conn, queue=queue)
     busy = sum(1 for worker in workers if worker.get_state() == "busy")
 
-    tickets = guild_tickets(conn, guild_id) if guild_id is not None else []
+    if guild_id is not None:
+        tickets = guild_tickets(conn, guild_id)
+    else:  # everyone's: the head of the queue and what the workers hold
+        held = [job_id for worker in workers if (job_id := worker.get_current_job_id())]
+        tickets = _tickets_of(conn, [*queue_ids[:LISTED_JOBS], *held])
     views = _job_views(conn, tickets, positions, now, guild_id)
     queued = sorted((v for v in views if v.phase is Phase.QUEUED), key=_by_position)
     running = [v for v in views if v.phase is not Phase.QUEUED]
+    queued_count = len(queued) if guild_id is not None else len(queue_ids)
     recent = outcomes(conn, guild_id, now - 24 * 3600) if guild_id is not None else []
     solve_s = typical_solve_s(recent, settings)
     oldest = _enqueued_at(conn, queue_ids[0]) if queue_ids else None
@@ -376,7 +384,7 @@ def status(
         queued=queued[:LISTED_JOBS],
         running=running[:LISTED_JOBS],
         failed=[o for o in recent if o.status is SolveStatus.FAILED][::-1][:LISTED_JOBS],
-        queued_count=len(queued),
+        queued_count=queued_count,
         running_count=len(running),
         depth=len(queue_ids),
         oldest_wait_s=None if oldest is None else max(0.0, now - oldest),
@@ -429,6 +437,28 @@ def _job_views(
     if stale and guild_id is not None:
         conn.hdel(keys.guild_jobs(guild_id), *stale)
     return views
+
+
+def _tickets_of(conn: redis.Redis, job_ids: list[str]) -> list[JobTicket]:
+    """Tickets made from the jobs themselves (for jobs of any server, or none)."""
+    tickets = []
+    for job_id in job_ids:
+        job = fetch_job(conn, job_id)
+        if job is None or not job.args:
+            continue
+        try:
+            request = SolveRequest.model_validate(job.args[0])
+        except ValidationError:
+            continue
+        tickets.append(
+            JobTicket(
+                job_id=job_id,
+                user_id=request.origin.user_id,
+                question=preview(request.question),
+                enqueued_at=request.enqueued_at,
+            )
+        )
+    return tickets
 
 
 def _enqueued_at(conn: redis.Redis, job_id: str) -> float | None:

@@ -12,19 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import discord
 import redis.exceptions
 from discord.ext import commands, tasks
 
 from bot.client import TRANSIENT_ERRORS, FathomBot
+from bot.components import status_view
 from bot.exts.delivery._board import StatusBoard, TrackedJob
 from bot.exts.delivery._deliverer import Deliverer
+from bot.logic.naming import status_header
 from bot.logic.outcome import lost_reason
-from bot.logic.progress import JobProgress
-from bot.records import Promise
+from bot.logic.progress import JobProgress, status_text
+from bot.records import Promise, TargetKind
 from bot.store import BotStore
-from fathom import queue
+from fathom import keys, queue
 from fathom.contract import (
     Failure,
     FailureCode,
@@ -44,6 +47,7 @@ RECONCILE_INTERVAL_S = 30.0
 DELIVERY_ATTEMPTS = 4
 CONCURRENT_DELIVERIES = 8
 READ_COUNT = 200
+RETRY_NOTE = "-# Asked again by the moderators."
 
 
 class Delivery(commands.Cog):
@@ -141,6 +145,8 @@ class Delivery(commands.Cog):
         for entry in entries:
             event = entry.event
             job = None if event is None else self.board.jobs.get(event.job_id)
+            if event is not None and job is None and event.phase is Phase.QUEUED:
+                job = await self._adopt(event.job_id)
             if event is None or job is None or job.final is not None:
                 acks.append(entry.entry_id)  # not ours, or already delivered
                 continue
@@ -148,6 +154,50 @@ class Delivery(commands.Cog):
             if not event.phase.terminal:
                 acks.append(entry.entry_id)
         await self.store.ack(*acks)
+
+    async def _adopt(self, job_id: str) -> TrackedJob | None:
+        """A moderator's retry of a job the bot delivered (`fathom.admin.retry_job`, from
+        Discord or a shell): promise it where the first one went, with a status message of its
+        own. None for a job that is no retry of ours."""
+        raw = await self.bot.redis.get(keys.retry_of(job_id))
+        if raw is None:
+            return None
+        first_id = raw.decode() if isinstance(raw, bytes) else raw
+        first = await self.store.promise(first_id)
+        if first is None:
+            log.warning("retry %s of %s: the first promise is gone", job_id, first_id)
+            return None
+        kind = TargetKind.DM if first.kind is TargetKind.DM else TargetKind.CHANNEL
+        progress = JobProgress(phase=Phase.QUEUED)
+        header = status_header(first.question, first.user_id, public=kind is TargetKind.CHANNEL)
+        extra: dict[str, Any] = {}
+        if kind is TargetKind.DM:
+            extra["reference"] = discord.MessageReference(
+                message_id=first.status_message_id,
+                channel_id=first.target_channel_id,
+                fail_if_not_exists=False,
+            )
+        try:
+            status = await self.bot.get_partial_messageable(first.target_channel_id).send(
+                f"{header}\n\n{RETRY_NOTE}\n{status_text(progress)}",
+                view=status_view(job_id),
+                allowed_mentions=discord.AllowedMentions.none(),
+                **extra,
+            )
+        except (discord.HTTPException, *TRANSIENT_ERRORS) as exc:
+            log.warning("retry %s cannot be announced: %s", job_id, exc)
+            return None
+        promise = first.model_copy(
+            update={
+                "job_id": job_id,
+                "kind": kind,
+                "status_channel_id": first.target_channel_id,
+                "status_message_id": status.id,
+                "created_at": time.time(),
+            }
+        )
+        await self.store.save_promise(promise)
+        return self.board.track(promise, progress, shown=False)
 
     def _apply(self, job: TrackedJob, event: ProgressEvent, entry_id: bytes | None) -> None:
         if not event.phase.terminal:
