@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         ThreadChannel as ThreadChannelPayload,
     )
     from discord.types.guild import Guild as GuildPayload
+    from discord.types.interactions import PartialChannel, PartialThread
     from discord.types.member import Member, MemberWithUser
     from discord.types.message import Attachment as AttachmentPayload
     from discord.types.message import MessageReference as MessageReferencePayload
@@ -44,6 +45,18 @@ if TYPE_CHECKING:
     from discord.types.user import User as UserPayload
 
 JSON = dict[str, Any]
+
+
+class ResolvedMember(TypedDict, total=False):
+    """A member in an interaction's resolved data (discord.py's Member type requires deaf and
+    mute, which Discord leaves out there)."""
+
+    roles: list[str]
+    joined_at: str | None
+    flags: int
+    nick: str
+    permissions: str
+
 
 DISCORD_EPOCH_MS = 1420070400000
 _increment = itertools.count()
@@ -166,6 +179,19 @@ class MemberRecord:
         }
         if with_user:
             payload["user"] = self.user.to_payload()
+        if self.nick is not None:
+            payload["nick"] = self.nick
+        return payload
+
+    def to_resolved(self, permissions: int) -> ResolvedMember:
+        """The member in an interaction's resolved data: no user, deaf or mute, and the
+        member's permissions in the interaction's channel."""
+        payload: ResolvedMember = {
+            "roles": [str(r) for r in self.role_ids],
+            "joined_at": self.joined_at,
+            "flags": 0,
+            "permissions": str(permissions),
+        }
         if self.nick is not None:
             payload["nick"] = self.nick
         return payload
@@ -441,6 +467,40 @@ class ChannelRecord:
             "member_count": min(len(self.member_ids), 50),
             "total_message_sent": len(self.messages),
             "thread_metadata": self.thread_metadata(),
+        }
+
+    def resolved_payload(self, permissions: int) -> PartialChannel | PartialThread:
+        """The channel as an interaction's resolved data has it, with the invoker's permissions."""
+        if self.is_thread:
+            assert self.parent_id is not None
+            assert self.owner_id is not None
+            return {
+                "id": str(self.id),
+                "name": self.name,
+                "permissions": str(permissions),
+                "type": self.thread_type(),
+                "thread_metadata": self.thread_metadata(),
+                "parent_id": str(self.parent_id),
+                "owner_id": str(self.owner_id),
+                "message_count": len(self.live_messages),
+                "member_count": min(len(self.member_ids), 50),
+                "rate_limit_per_user": self.rate_limit_per_user,
+                "last_message_id": self.last_message_id,
+                "flags": 0,
+                "total_message_sent": len(self.messages),
+            }
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "permissions": str(permissions),
+            "type": GUILD_TEXT,
+            "topic": "",
+            "position": self.position,
+            "nsfw": False,
+            "flags": 0,
+            "rate_limit_per_user": self.rate_limit_per_user,
+            "parent_id": None if self.parent_id is None else str(self.parent_id),
+            "last_message_id": self.last_message_id,
         }
 
     def guild_channel_payload(self) -> GuildChannelPayload:

@@ -73,7 +73,7 @@ if TYPE_CHECKING:
         InteractionCallback,
         ResolvedData,
     )
-    from discord.types.member import MemberWithUser, UserWithMember
+    from discord.types.member import Member, MemberWithUser, UserWithMember
     from discord.types.message import Message as MessagePayload
     from discord.types.user import User as UserPayload
 
@@ -535,8 +535,10 @@ class FakeDiscord:
 
         Values are checked against the synced definition like Discord's client does: unknown
         or missing required options, wrong types, choices and length/value bounds raise.
-        Attachment options take an Upload; user options a UserRecord; channel options a
-        ChannelRecord.
+        Attachment options take an Upload; user options a UserRecord; role options a RoleRecord
+        of the server; mentionable options either; channel options a ChannelRecord of the
+        server, of the option's channel_types, that the user can see. Users, members, roles
+        and channels arrive in data.resolved as Discord sends them.
         """
         guild = self.guilds.get(channel.guild_id) if channel.guild_id else None
         top, *subs = name.split()
@@ -556,7 +558,8 @@ class FakeDiscord:
             target.append(entry)
             target = entry["options"]
             definitions = list(definition.get("options") or [])
-        target.extend(self._build_options(definitions, dict(options or {}), resolved, guild))
+        values = dict(options or {})
+        target.extend(self._build_options(definitions, values, resolved, user, channel))
         data: JSON = {"id": str(command["id"]), "name": top, "type": 1, "options": built}
         if resolved:
             data["resolved"] = resolved
@@ -647,7 +650,8 @@ class FakeDiscord:
         definitions: list[JSON],
         values: dict[str, Any],
         resolved: ResolvedData,
-        guild: GuildRecord | None,
+        user: UserRecord,
+        channel: ChannelRecord,
     ) -> list[JSON]:
         unknown = set(values) - {str(d["name"]) for d in definitions}
         if unknown:
@@ -667,7 +671,7 @@ class FakeDiscord:
                 {
                     "name": name,
                     "type": kind,
-                    "value": self._option_value(definition, kind, value, resolved, guild),
+                    "value": self._option_value(definition, kind, value, resolved, user, channel),
                 }
             )
         return built
@@ -678,9 +682,11 @@ class FakeDiscord:
         kind: int,
         value: Any,
         resolved: ResolvedData,
-        guild: GuildRecord | None,
+        user: UserRecord,
+        channel: ChannelRecord,
     ) -> Any:
         name = definition["name"]
+        guild = self.guilds.get(channel.guild_id) if channel.guild_id else None
         choices = definition.get("choices")
         if choices and value not in [c["value"] for c in choices]:
             raise ValueError(f"{value!r} is not a choice of {name!r}")
@@ -703,17 +709,22 @@ class FakeDiscord:
             if not isinstance(value, bool):
                 raise TypeError(f"option {name!r} takes a bool")
             return value
-        if kind == 6:
+        if kind == 6 or (kind == 9 and isinstance(value, UserRecord)):
             if not isinstance(value, UserRecord):
                 raise TypeError(f"option {name!r} takes a UserRecord")
-            resolved.setdefault("users", {})[str(value.id)] = value.to_payload()
-            if guild is not None and value.id in guild.members:
-                member = guild.members[value.id].to_member(with_user=False)
-                resolved.setdefault("members", {})[str(value.id)] = member
+            self._resolve_user(resolved, value, guild, channel)
+            return str(value.id)
+        if kind in (8, 9):
+            if not isinstance(value, RoleRecord):
+                raise TypeError(f"option {name!r} takes a RoleRecord (or a mentionable UserRecord)")
+            if guild is None or value.id not in guild.roles:
+                raise ValueError(f"option {name!r}: role {value.name!r} is not in this server")
+            resolved.setdefault("roles", {})[str(value.id)] = value.to_payload()
             return str(value.id)
         if kind == 7:
             if not isinstance(value, ChannelRecord):
                 raise TypeError(f"option {name!r} takes a ChannelRecord")
+            self._resolve_channel(resolved, definition, value, guild, user)
             return str(value.id)
         if kind == 11:
             if not isinstance(value, Upload):
@@ -722,6 +733,41 @@ class FakeDiscord:
             resolved.setdefault("attachments", {})[str(attachment.id)] = attachment.to_payload()
             return str(attachment.id)
         raise TypeError(f"option type {kind} of {name!r} is not supported by the fake")
+
+    @staticmethod
+    def _resolve_user(
+        resolved: ResolvedData,
+        user: UserRecord,
+        guild: GuildRecord | None,
+        channel: ChannelRecord,
+    ) -> None:
+        """A user in resolved data: the user, and in a guild also the member (no user, deaf or
+        mute; with the member's permissions in the interaction's channel)."""
+        resolved.setdefault("users", {})[str(user.id)] = user.to_payload()
+        if guild is not None and user.id in guild.members:
+            member = guild.members[user.id].to_resolved(guild.permissions_in(user.id, channel))
+            resolved.setdefault("members", {})[str(user.id)] = cast("Member", member)
+
+    @staticmethod
+    def _resolve_channel(
+        resolved: ResolvedData,
+        definition: JSON,
+        chosen: ChannelRecord,
+        guild: GuildRecord | None,
+        user: UserRecord,
+    ) -> None:
+        """Check a channel option like the client's picker (this server's channels of the
+        allowed types that the user can see) and add the channel to resolved data."""
+        name = definition["name"]
+        if guild is None or chosen.guild_id != guild.id:
+            raise ValueError(f"option {name!r}: channel {chosen.name!r} is not in this server")
+        allowed_types = definition.get("channel_types")
+        if allowed_types and chosen.type not in allowed_types:
+            raise ValueError(f"option {name!r} takes channel types {allowed_types}")
+        permissions = guild.permissions_in(user.id, chosen)
+        if not permissions & discord.Permissions(view_channel=True).value:
+            raise ValueError(f"option {name!r}: the user cannot see {chosen.name!r}")
+        resolved.setdefault("channels", {})[str(chosen.id)] = chosen.resolved_payload(permissions)
 
     async def _dispatch_interaction(
         self,
@@ -1226,6 +1272,8 @@ class FakeDiscord:
         r.add_get(p + "/guilds/{guild_id}", self._get_guild)
         r.add_get(p + "/guilds/{guild_id}/channels", self._get_guild_channels)
         r.add_get(p + "/guilds/{guild_id}/members/{user_id}", self._get_member)
+        r.add_get(p + "/guilds/{guild_id}/roles", self._get_roles)
+        r.add_get(p + "/guilds/{guild_id}/roles/{role_id}", self._get_role)
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -1804,6 +1852,17 @@ class FakeDiscord:
         if member is None:
             raise DiscordError(404, 10007, "Unknown Member")
         return json_response(member.to_payload())
+
+    async def _get_roles(self, request: web.Request) -> web.Response:
+        guild = self._guild(request)
+        return json_response([r.to_payload() for r in guild.roles.values()])
+
+    async def _get_role(self, request: web.Request) -> web.Response:
+        guild = self._guild(request)
+        role = guild.roles.get(int(request.match_info["role_id"]))
+        if role is None:
+            raise DiscordError(404, 10011, "Unknown Role")
+        return json_response(role.to_payload())
 
     # ----------------------------------------------------------------- gateway in
 
