@@ -61,6 +61,7 @@ from devtools.fakediscord.records import (
 from devtools.fakediscord.validation import (
     FLAG_IS_COMPONENTS_V2,
     FLAG_SUPPRESS_EMBEDS,
+    STRING_SELECT,
     sendable_flags,
     validate_message,
 )
@@ -91,6 +92,8 @@ POLL_INTERVAL = 0.05
 USER_MENTION = re.compile(r"<@!?(\d+)>")
 ROLE_MENTION = re.compile(r"<@&(\d+)>")
 EVERYONE_MENTION = re.compile(r"@(everyone|here)")
+BUTTON = 2
+VIEW_CHANNEL = discord.Permissions(view_channel=True).value
 
 T = TypeVar("T")
 # The middleware reads each body once (JSON or multipart) and hands it to the handlers.
@@ -594,21 +597,46 @@ class FakeDiscord:
     async def click_button(
         self, message: MessageRecord, custom_id: str, *, user: UserRecord, locale: str = "en-US"
     ) -> InteractionRecord:
-        """A user clicks the button `custom_id` on a message (it must exist and be enabled)."""
-        component = next(
-            (c for c in iter_components(message.components) if c.get("custom_id") == custom_id),
-            None,
-        )
-        if component is None:
-            raise LookupError(
-                f"message {message.id} has no component {custom_id!r}: {message.custom_ids()}"
-            )
-        if component.get("disabled"):
-            raise ValueError(f"button {custom_id!r} is disabled")
+        """A user clicks the button `custom_id` on a message they can see (it must be enabled)."""
+        component = self._usable_component(message, custom_id, user)
+        if component.get("type") != BUTTON:
+            raise TypeError(f"{custom_id!r} is not a button (component type {component['type']})")
         channel = self.channels[message.channel_id]
-        data: JSON = {"custom_id": custom_id, "component_type": int(component.get("type", 2))}
-        if data["component_type"] != 2:
-            data["values"] = []
+        data: JSON = {"custom_id": custom_id, "component_type": BUTTON}
+        return await self._dispatch_interaction(3, data, user, channel, locale, False, message)
+
+    async def choose(
+        self,
+        message: MessageRecord,
+        custom_id: str,
+        values: Sequence[str],
+        *,
+        user: UserRecord,
+        locale: str = "en-US",
+    ) -> InteractionRecord:
+        """A user picks `values` (option values) in the string select `custom_id` of a message.
+
+        Checked like Discord's client: the user sees the message, the select is enabled, every
+        value is one of its options (each once), and their count is within min_values and
+        max_values (both 1 unless the select says otherwise).
+        """
+        component = self._usable_component(message, custom_id, user)
+        if component.get("type") != STRING_SELECT:
+            raise TypeError(
+                f"{custom_id!r} is not a string select (component type {component['type']})"
+            )
+        offered = [str(option["value"]) for option in component.get("options") or []]
+        chosen = list(values)
+        unknown = [v for v in chosen if v not in offered]
+        if unknown:
+            raise ValueError(f"{unknown} are not options of {custom_id!r}: {offered}")
+        if len(set(chosen)) != len(chosen):
+            raise ValueError(f"an option can be chosen once: {chosen}")
+        low, high = int(component.get("min_values", 1)), int(component.get("max_values", 1))
+        if not low <= len(chosen) <= high:
+            raise ValueError(f"{custom_id!r} takes {low} to {high} values, not {len(chosen)}")
+        channel = self.channels[message.channel_id]
+        data: JSON = {"custom_id": custom_id, "component_type": STRING_SELECT, "values": chosen}
         return await self._dispatch_interaction(3, data, user, channel, locale, False, message)
 
     async def submit_modal(
@@ -634,6 +662,39 @@ class FakeDiscord:
         )
 
     # ----------------------------------------------------------------- interactions out
+
+    def _check_presence(self, user: UserRecord, channel: ChannelRecord) -> None:
+        """Refuse a user acting in a channel their client does not show them."""
+        if channel.guild_id is None:
+            if channel.recipient is None or channel.recipient.id != user.id:
+                raise PermissionError(f"{user.username} is not in DM channel {channel.id}")
+            return
+        guild = self.guilds[channel.guild_id]
+        if user.id not in guild.members:
+            raise PermissionError(f"{user.username} is not a member of {guild.name!r}")
+        if not guild.permissions_in(user.id, channel) & VIEW_CHANNEL:
+            raise PermissionError(f"{user.username} cannot see #{channel.name}")
+
+    def _usable_component(self, message: MessageRecord, custom_id: str, user: UserRecord) -> JSON:
+        """The enabled component `custom_id` of a message that `user` sees."""
+        if message.deleted:
+            raise LookupError(f"message {message.id} was deleted")
+        if message.ephemeral and (
+            message.interaction_user is None or message.interaction_user.id != user.id
+        ):
+            raise PermissionError(f"message {message.id} is ephemeral: only its user sees it")
+        self._check_presence(user, self.channels[message.channel_id])
+        component = next(
+            (c for c in iter_components(message.components) if c.get("custom_id") == custom_id),
+            None,
+        )
+        if component is None:
+            raise LookupError(
+                f"message {message.id} has no component {custom_id!r}: {message.custom_ids()}"
+            )
+        if component.get("disabled"):
+            raise ValueError(f"component {custom_id!r} is disabled")
+        return component
 
     def _check_context(self, command: JSON, channel: ChannelRecord, user_installed: bool) -> None:
         """Refuse what Discord's client would not offer: the command in this place or install."""
@@ -765,7 +826,7 @@ class FakeDiscord:
         if allowed_types and chosen.type not in allowed_types:
             raise ValueError(f"option {name!r} takes channel types {allowed_types}")
         permissions = guild.permissions_in(user.id, chosen)
-        if not permissions & discord.Permissions(view_channel=True).value:
+        if not permissions & VIEW_CHANNEL:
             raise ValueError(f"option {name!r}: the user cannot see {chosen.name!r}")
         resolved.setdefault("channels", {})[str(chosen.id)] = chosen.resolved_payload(permissions)
 
