@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from discord.types.channel import (
         ThreadChannel as ThreadChannelPayload,
     )
+    from discord.types.command import (
+        ApplicationCommandPermissions,
+        GuildApplicationCommandPermissions,
+    )
     from discord.types.guild import Guild as GuildPayload
     from discord.types.interactions import PartialChannel, PartialThread
     from discord.types.member import Member, MemberWithUser
@@ -87,6 +91,11 @@ MESSAGE_DEFAULT: Literal[0] = 0
 MESSAGE_REPLY: Literal[19] = 19
 MESSAGE_CHAT_INPUT_COMMAND: Literal[20] = 20
 MESSAGE_CONTEXT_MENU_COMMAND: Literal[23] = 23
+
+# Application command permission overwrite types.
+COMMAND_ROLE: Literal[1] = 1
+COMMAND_USER: Literal[2] = 2
+COMMAND_CHANNEL: Literal[3] = 3
 
 DEFAULT_EVERYONE_PERMISSIONS = discord.Permissions(
     view_channel=True,
@@ -228,6 +237,20 @@ class Overwrite:
             "allow": str(self.allow),
             "deny": str(self.deny),
         }
+
+
+@dataclass(frozen=True)
+class CommandPermission:
+    """One application command permission overwrite in a guild: a role (type 1; the guild's
+    id for @everyone), a member (2) or a channel (3; the guild's id - 1 for all channels)
+    allowed or denied the command."""
+
+    id: int
+    type: Literal[1, 2, 3]
+    permission: bool
+
+    def to_payload(self) -> ApplicationCommandPermissions:
+        return {"id": str(self.id), "type": self.type, "permission": self.permission}
 
 
 @dataclass
@@ -539,6 +562,8 @@ class GuildRecord:
     """Text channels and threads of the guild, by id."""
     locale: str = "en-US"
     unavailable: bool = False
+    command_permissions: dict[int, list[CommandPermission]] = field(default_factory=dict)
+    """Overwrites an admin set for a command (by command id) in Server Settings → Integrations."""
 
     @property
     def everyone_role(self) -> RoleRecord:
@@ -579,6 +604,16 @@ class GuildRecord:
                 allow |= overwrite.allow
             value = (value & ~deny) | allow
         return value
+
+    def command_permissions_payload(
+        self, command_id: int, application_id: int
+    ) -> GuildApplicationCommandPermissions:
+        return {
+            "id": str(command_id),
+            "application_id": str(application_id),
+            "guild_id": str(self.id),
+            "permissions": [p.to_payload() for p in self.command_permissions.get(command_id, [])],
+        }
 
     def to_payload(self) -> GuildPayload:
         text_channels = [c for c in self.channels.values() if not c.is_thread]
@@ -676,6 +711,14 @@ class InteractionRecord:
     def ack_latency(self) -> float | None:
         ack = self.acknowledged
         return None if ack is None else ack["at"]
+
+    @property
+    def response_message_type(self) -> int:
+        """The type of the messages answering it: a context menu's (user or message command)
+        or a slash command's."""
+        if self.type == 2 and self.data.get("type") in (2, 3):
+            return MESSAGE_CONTEXT_MENU_COMMAND
+        return MESSAGE_CHAT_INPUT_COMMAND
 
     @property
     def responses(self) -> list[MessageRecord]:

@@ -28,6 +28,9 @@ from devtools.fakediscord import gateway as gw
 from devtools.fakediscord.errors import DiscordError
 from devtools.fakediscord.ratelimit import Injection, RateLimiter, too_many_requests_headers
 from devtools.fakediscord.records import (
+    COMMAND_CHANNEL,
+    COMMAND_ROLE,
+    COMMAND_USER,
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
     DM,
@@ -35,8 +38,6 @@ from devtools.fakediscord.records import (
     FLAG_LOADING,
     GUILD_TEXT,
     JSON,
-    MESSAGE_CHAT_INPUT_COMMAND,
-    MESSAGE_CONTEXT_MENU_COMMAND,
     MESSAGE_DEFAULT,
     MESSAGE_REPLY,
     PRIVATE_THREAD,
@@ -44,6 +45,7 @@ from devtools.fakediscord.records import (
     AttachmentRecord,
     CallbackRecord,
     ChannelRecord,
+    CommandPermission,
     GuildRecord,
     InteractionRecord,
     MemberRecord,
@@ -94,6 +96,9 @@ ROLE_MENTION = re.compile(r"<@&(\d+)>")
 EVERYONE_MENTION = re.compile(r"@(everyone|here)")
 BUTTON = 2
 VIEW_CHANNEL = discord.Permissions(view_channel=True).value
+ADMINISTRATOR = discord.Permissions(administrator=True).value
+USE_APPLICATION_COMMANDS = discord.Permissions(use_application_commands=True).value
+MAX_COMMAND_OVERWRITES = 100
 
 T = TypeVar("T")
 # The middleware reads each body once (JSON or multipart) and hands it to the handlers.
@@ -524,6 +529,62 @@ class FakeDiscord:
         registered = sorted(str(c["name"]) for c in candidates)
         raise LookupError(f"no command {name!r} (type {command_type}) synced; have {registered}")
 
+    def override_command_permissions(
+        self,
+        guild: GuildRecord,
+        command_name: str,
+        *,
+        everyone: bool | None = None,
+        all_channels: bool | None = None,
+        allow: Sequence[RoleRecord | UserRecord | ChannelRecord] = (),
+        deny: Sequence[RoleRecord | UserRecord | ChannelRecord] = (),
+        command_type: int = 1,
+    ) -> None:
+        """An admin sets who may use one command in this guild (Server Settings → Integrations
+        → the app → the command), replacing the command's earlier overwrites there.
+
+        `everyone` is the @everyone toggle and `all_channels` the All Channels one (None: not
+        set); `allow` and `deny` name roles, members and channels (a thread follows its parent
+        channel). Overwrites that apply to a member decide before the command's
+        default_member_permissions; administrators and the owner always have the command.
+        Bots cannot do this with their token, so it is the test's: the bot gets
+        APPLICATION_COMMAND_PERMISSIONS_UPDATE, as from Discord.
+        """
+        command = self.find_command(command_name, guild=guild, command_type=command_type)
+        overwrites: list[CommandPermission] = []
+        if everyone is not None:
+            overwrites.append(CommandPermission(guild.id, COMMAND_ROLE, everyone))
+        if all_channels is not None:
+            overwrites.append(CommandPermission(guild.id - 1, COMMAND_CHANNEL, all_channels))
+        for permission, targets in ((True, allow), (False, deny)):
+            overwrites += [self._command_overwrite(guild, t, permission) for t in targets]
+        if len({(o.id, o.type) for o in overwrites}) != len(overwrites):
+            raise ValueError("each role, member or channel takes one overwrite")
+        if len(overwrites) > MAX_COMMAND_OVERWRITES:
+            raise ValueError(f"a command takes at most {MAX_COMMAND_OVERWRITES} overwrites")
+        command_id = int(command["id"])
+        guild.command_permissions[command_id] = overwrites
+        self._dispatch_guild(
+            guild,
+            "APPLICATION_COMMAND_PERMISSIONS_UPDATE",
+            0,
+            lambda: guild.command_permissions_payload(command_id, self.application_id),
+        )
+
+    @staticmethod
+    def _command_overwrite(
+        guild: GuildRecord, target: RoleRecord | UserRecord | ChannelRecord, permission: bool
+    ) -> CommandPermission:
+        if isinstance(target, RoleRecord) and target.id in guild.roles:
+            return CommandPermission(target.id, COMMAND_ROLE, permission)
+        if isinstance(target, UserRecord) and target.id in guild.members:
+            return CommandPermission(target.id, COMMAND_USER, permission)
+        if isinstance(target, ChannelRecord) and target.id in guild.channels:
+            if target.is_thread:
+                raise ValueError("threads follow their parent channel's command permissions")
+            return CommandPermission(target.id, COMMAND_CHANNEL, permission)
+        raise ValueError(f"{target!r} is not a role, member or channel of {guild.name!r}")
+
     async def send_slash_command(
         self,
         name: str,
@@ -542,11 +603,16 @@ class FakeDiscord:
         of the server; mentionable options either; channel options a ChannelRecord of the
         server, of the option's channel_types, that the user can see. Users, members, roles
         and channels arrive in data.resolved as Discord sends them.
+
+        PermissionError where the client would not offer the command to the user: a channel
+        they do not see, a context or installation the command lacks, or in a guild no
+        use_application_commands, or default_member_permissions they lack (subcommands follow
+        their top-level command) with no overwrite allowing them (override_command_permissions).
         """
         guild = self.guilds.get(channel.guild_id) if channel.guild_id else None
         top, *subs = name.split()
         command = self.find_command(top, guild=guild)
-        self._check_context(command, channel, user_installed)
+        self._check_offered(command, user, channel, user_installed)
         resolved: ResolvedData = {}
         definitions: list[JSON] = list(command.get("options") or [])
         built: list[Any] = []
@@ -583,7 +649,7 @@ class FakeDiscord:
         channel = self.channels[target.channel_id]
         guild = self.guilds.get(channel.guild_id) if channel.guild_id else None
         command = self.find_command(name, guild=guild, command_type=3)
-        self._check_context(command, channel, user_installed)
+        self._check_offered(command, user, channel, user_installed)
         resolved: ResolvedData = {"messages": {str(target.id): self.message_payload(target)}}
         data: JSON = {
             "id": str(command["id"]),
@@ -592,6 +658,35 @@ class FakeDiscord:
             "target_id": str(target.id),
             "resolved": resolved,
         }
+        if guild is not None and command.get("guild_id"):
+            data["guild_id"] = str(guild.id)
+        return await self._dispatch_interaction(2, data, user, channel, locale, user_installed)
+
+    async def send_user_command(
+        self,
+        name: str,
+        *,
+        user: UserRecord,
+        target: UserRecord,
+        channel: ChannelRecord,
+        locale: str = "en-US",
+        user_installed: bool = False,
+    ) -> InteractionRecord:
+        """A user picks Apps → name on a user (a user context-menu command) in a channel."""
+        guild = self.guilds.get(channel.guild_id) if channel.guild_id else None
+        command = self.find_command(name, guild=guild, command_type=2)
+        self._check_offered(command, user, channel, user_installed)
+        resolved: ResolvedData = {}
+        self._resolve_user(resolved, target, guild, channel)
+        data: JSON = {
+            "id": str(command["id"]),
+            "name": name,
+            "type": 2,
+            "target_id": str(target.id),
+            "resolved": resolved,
+        }
+        if guild is not None and command.get("guild_id"):
+            data["guild_id"] = str(guild.id)
         return await self._dispatch_interaction(2, data, user, channel, locale, user_installed)
 
     async def click_button(
@@ -696,15 +791,59 @@ class FakeDiscord:
             raise ValueError(f"component {custom_id!r} is disabled")
         return component
 
-    def _check_context(self, command: JSON, channel: ChannelRecord, user_installed: bool) -> None:
-        """Refuse what Discord's client would not offer: the command in this place or install."""
+    def _check_offered(
+        self, command: JSON, user: UserRecord, channel: ChannelRecord, user_installed: bool
+    ) -> None:
+        """Refuse what Discord's client would not offer this user here: a channel they do not
+        see, a command not offered in this context or installation, or (the guild's install,
+        in a guild) one the guild's command permissions withhold from them."""
+        self._check_presence(user, channel)
+        name = command["name"]
         context = 1 if channel.is_dm else 0
         allowed = [0] if command.get("guild_id") else list(command["contexts"])
         if context not in allowed:
-            raise PermissionError(f"/{command['name']} is not offered in context {context}")
+            raise PermissionError(f"/{name} is not offered in context {context}")
         needed = 1 if user_installed else 0
         if needed not in command["integration_types"]:
-            raise PermissionError(f"/{command['name']} has no installation type {needed}")
+            raise PermissionError(f"/{name} has no installation type {needed}")
+        if channel.guild_id is None or user_installed:
+            return
+        guild = self.guilds[channel.guild_id]
+        permissions = guild.permissions_in(user.id, channel)
+        if permissions & ADMINISTRATOR:
+            return
+        if not permissions & USE_APPLICATION_COMMANDS:
+            raise PermissionError(f"{user.username} may not use app commands in #{channel.name}")
+        offered = self._command_overwrites_allow(guild, int(command["id"]), user, channel)
+        if offered is None:
+            default = command.get("default_member_permissions")
+            required = None if default is None else int(default)
+            # "0": nobody but administrators, unless an overwrite allows them.
+            offered = required is None or (required != 0 and permissions & required == required)
+        if not offered:
+            raise PermissionError(f"/{name} is not offered to {user.username} in #{channel.name}")
+
+    @staticmethod
+    def _command_overwrites_allow(
+        guild: GuildRecord, command_id: int, user: UserRecord, channel: ChannelRecord
+    ) -> bool | None:
+        """What the command's overwrites in this guild say for a member in a channel: the
+        channel's (or All Channels') deny refuses; then the member's own, else any of their
+        roles' (an allow wins), else @everyone's. None when none speaks for the member."""
+        overwrites = guild.command_permissions.get(command_id, [])
+        where = channel.parent_id if channel.is_thread and channel.parent_id else channel.id
+        channels = {o.id: o.permission for o in overwrites if o.type == COMMAND_CHANNEL}
+        if not channels.get(where, channels.get(guild.id - 1, True)):
+            return False
+        users = {o.id: o.permission for o in overwrites if o.type == COMMAND_USER}
+        if user.id in users:
+            return users[user.id]
+        role_ids = set(guild.members[user.id].role_ids)
+        roles = [o.permission for o in overwrites if o.type == COMMAND_ROLE and o.id in role_ids]
+        if roles:
+            return any(roles)
+        everyone = [o.permission for o in overwrites if o.type == COMMAND_ROLE and o.id == guild.id]
+        return everyone[0] if everyone else None
 
     def _build_options(
         self,
@@ -1612,11 +1751,7 @@ class FakeDiscord:
             raise DiscordError(
                 400, 40043, "Interaction callback type is not valid for this interaction"
             )
-        message_type = (
-            MESSAGE_CONTEXT_MENU_COMMAND
-            if interaction.data.get("type") == 3
-            else MESSAGE_CHAT_INPUT_COMMAND
-        )
+        message_type = interaction.response_message_type
         response_message: MessageRecord | None = None
         if callback_type == 4:
             response_message = self._create_message(
@@ -1717,11 +1852,7 @@ class FakeDiscord:
             thread_id = request.query.get("thread_id")
             if thread_id is not None:
                 channel = self.channels.get(int(thread_id)) or channel
-            message_type = (
-                MESSAGE_CONTEXT_MENU_COMMAND
-                if interaction.data.get("type") == 3
-                else MESSAGE_CHAT_INPUT_COMMAND
-            )
+            message_type = interaction.response_message_type
             message = self._create_message(
                 channel,
                 self.bot_user,

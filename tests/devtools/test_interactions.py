@@ -79,6 +79,7 @@ async def test_late_and_duplicate_callbacks_are_rejected(fake_discord: FakeDisco
     guild = fake_discord.create_guild()
     channel = fake_discord.create_text_channel(guild)
     student = fake_discord.create_user("student")
+    fake_discord.add_member(guild, student)
     client, tree = make_client()
     errors: list[discord.HTTPException] = []
 
@@ -119,6 +120,7 @@ async def test_slash_option_checks_follow_the_synced_definition(fake_discord: Fa
     guild = fake_discord.create_guild()
     channel = fake_discord.create_text_channel(guild)
     student = fake_discord.create_user("student")
+    fake_discord.add_member(guild, student)
     client, tree = make_client()
 
     @tree.command(name="solve", description="Solve")
