@@ -16,6 +16,12 @@ Usage (pytest-asyncio, everything in the test's event loop)::
             [reply] = await fake_discord.wait_for_responses(ix)
         assert reply.allowed_mentions == {"parse": []}
 
+Simulated users post with `send_message` and `send_dm`, and interact with `send_slash_command`,
+`send_user_command`, `send_message_command`, `click_button`, `choose` (string selects) and
+`submit_modal`; an interaction is refused (PermissionError, LookupError, ValueError, TypeError)
+where Discord's client would not let the user do it. `override_command_permissions` is a
+server admin's Integrations settings.
+
 A bot in another process: pass `fake_discord.env()` (FATHOM_DISCORD_API_URL,
 FATHOM_DISCORD_GATEWAY_URL, FATHOM_DISCORD_TOKEN) to it.
 """
@@ -25,6 +31,7 @@ from devtools.fakediscord.records import (
     AttachmentRecord,
     CallbackRecord,
     ChannelRecord,
+    CommandPermission,
     GuildRecord,
     InteractionRecord,
     MemberRecord,
@@ -41,6 +48,7 @@ __all__ = [
     "AttachmentRecord",
     "CallbackRecord",
     "ChannelRecord",
+    "CommandPermission",
     "DiscordError",
     "FakeDiscord",
     "GuildRecord",

@@ -33,7 +33,12 @@ if TYPE_CHECKING:
     from discord.types.channel import (
         ThreadChannel as ThreadChannelPayload,
     )
+    from discord.types.command import (
+        ApplicationCommandPermissions,
+        GuildApplicationCommandPermissions,
+    )
     from discord.types.guild import Guild as GuildPayload
+    from discord.types.interactions import PartialChannel, PartialThread
     from discord.types.member import Member, MemberWithUser
     from discord.types.message import Attachment as AttachmentPayload
     from discord.types.message import MessageReference as MessageReferencePayload
@@ -44,6 +49,18 @@ if TYPE_CHECKING:
     from discord.types.user import User as UserPayload
 
 JSON = dict[str, Any]
+
+
+class ResolvedMember(TypedDict, total=False):
+    """A member in an interaction's resolved data (discord.py's Member type requires deaf and
+    mute, which Discord leaves out there)."""
+
+    roles: list[str]
+    joined_at: str | None
+    flags: int
+    nick: str
+    permissions: str
+
 
 DISCORD_EPOCH_MS = 1420070400000
 _increment = itertools.count()
@@ -74,6 +91,11 @@ MESSAGE_DEFAULT: Literal[0] = 0
 MESSAGE_REPLY: Literal[19] = 19
 MESSAGE_CHAT_INPUT_COMMAND: Literal[20] = 20
 MESSAGE_CONTEXT_MENU_COMMAND: Literal[23] = 23
+
+# Application command permission overwrite types.
+COMMAND_ROLE: Literal[1] = 1
+COMMAND_USER: Literal[2] = 2
+COMMAND_CHANNEL: Literal[3] = 3
 
 DEFAULT_EVERYONE_PERMISSIONS = discord.Permissions(
     view_channel=True,
@@ -170,6 +192,19 @@ class MemberRecord:
             payload["nick"] = self.nick
         return payload
 
+    def to_resolved(self, permissions: int) -> ResolvedMember:
+        """The member in an interaction's resolved data: no user, deaf or mute, and the
+        member's permissions in the interaction's channel."""
+        payload: ResolvedMember = {
+            "roles": [str(r) for r in self.role_ids],
+            "joined_at": self.joined_at,
+            "flags": 0,
+            "permissions": str(permissions),
+        }
+        if self.nick is not None:
+            payload["nick"] = self.nick
+        return payload
+
     def to_payload(self, permissions: int | None = None) -> MemberWithUser:
         payload: MemberWithUser = {
             "user": self.user.to_payload(),
@@ -202,6 +237,20 @@ class Overwrite:
             "allow": str(self.allow),
             "deny": str(self.deny),
         }
+
+
+@dataclass(frozen=True)
+class CommandPermission:
+    """One application command permission overwrite in a guild: a role (type 1; the guild's
+    id for @everyone), a member (2) or a channel (3; the guild's id - 1 for all channels)
+    allowed or denied the command."""
+
+    id: int
+    type: Literal[1, 2, 3]
+    permission: bool
+
+    def to_payload(self) -> ApplicationCommandPermissions:
+        return {"id": str(self.id), "type": self.type, "permission": self.permission}
 
 
 @dataclass
@@ -443,6 +492,40 @@ class ChannelRecord:
             "thread_metadata": self.thread_metadata(),
         }
 
+    def resolved_payload(self, permissions: int) -> PartialChannel | PartialThread:
+        """The channel as an interaction's resolved data has it, with the invoker's permissions."""
+        if self.is_thread:
+            assert self.parent_id is not None
+            assert self.owner_id is not None
+            return {
+                "id": str(self.id),
+                "name": self.name,
+                "permissions": str(permissions),
+                "type": self.thread_type(),
+                "thread_metadata": self.thread_metadata(),
+                "parent_id": str(self.parent_id),
+                "owner_id": str(self.owner_id),
+                "message_count": len(self.live_messages),
+                "member_count": min(len(self.member_ids), 50),
+                "rate_limit_per_user": self.rate_limit_per_user,
+                "last_message_id": self.last_message_id,
+                "flags": 0,
+                "total_message_sent": len(self.messages),
+            }
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "permissions": str(permissions),
+            "type": GUILD_TEXT,
+            "topic": "",
+            "position": self.position,
+            "nsfw": False,
+            "flags": 0,
+            "rate_limit_per_user": self.rate_limit_per_user,
+            "parent_id": None if self.parent_id is None else str(self.parent_id),
+            "last_message_id": self.last_message_id,
+        }
+
     def guild_channel_payload(self) -> GuildChannelPayload:
         return self.thread_channel_payload() if self.is_thread else self.text_channel_payload()
 
@@ -479,6 +562,8 @@ class GuildRecord:
     """Text channels and threads of the guild, by id."""
     locale: str = "en-US"
     unavailable: bool = False
+    command_permissions: dict[int, list[CommandPermission]] = field(default_factory=dict)
+    """Overwrites an admin set for a command (by command id) in Server Settings → Integrations."""
 
     @property
     def everyone_role(self) -> RoleRecord:
@@ -519,6 +604,16 @@ class GuildRecord:
                 allow |= overwrite.allow
             value = (value & ~deny) | allow
         return value
+
+    def command_permissions_payload(
+        self, command_id: int, application_id: int
+    ) -> GuildApplicationCommandPermissions:
+        return {
+            "id": str(command_id),
+            "application_id": str(application_id),
+            "guild_id": str(self.id),
+            "permissions": [p.to_payload() for p in self.command_permissions.get(command_id, [])],
+        }
 
     def to_payload(self) -> GuildPayload:
         text_channels = [c for c in self.channels.values() if not c.is_thread]
@@ -616,6 +711,14 @@ class InteractionRecord:
     def ack_latency(self) -> float | None:
         ack = self.acknowledged
         return None if ack is None else ack["at"]
+
+    @property
+    def response_message_type(self) -> int:
+        """The type of the messages answering it: a context menu's (user or message command)
+        or a slash command's."""
+        if self.type == 2 and self.data.get("type") in (2, 3):
+            return MESSAGE_CONTEXT_MENU_COMMAND
+        return MESSAGE_CHAT_INPUT_COMMAND
 
     @property
     def responses(self) -> list[MessageRecord]:

@@ -28,6 +28,9 @@ from devtools.fakediscord import gateway as gw
 from devtools.fakediscord.errors import DiscordError
 from devtools.fakediscord.ratelimit import Injection, RateLimiter, too_many_requests_headers
 from devtools.fakediscord.records import (
+    COMMAND_CHANNEL,
+    COMMAND_ROLE,
+    COMMAND_USER,
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
     DM,
@@ -35,8 +38,6 @@ from devtools.fakediscord.records import (
     FLAG_LOADING,
     GUILD_TEXT,
     JSON,
-    MESSAGE_CHAT_INPUT_COMMAND,
-    MESSAGE_CONTEXT_MENU_COMMAND,
     MESSAGE_DEFAULT,
     MESSAGE_REPLY,
     PRIVATE_THREAD,
@@ -44,6 +45,7 @@ from devtools.fakediscord.records import (
     AttachmentRecord,
     CallbackRecord,
     ChannelRecord,
+    CommandPermission,
     GuildRecord,
     InteractionRecord,
     MemberRecord,
@@ -61,6 +63,7 @@ from devtools.fakediscord.records import (
 from devtools.fakediscord.validation import (
     FLAG_IS_COMPONENTS_V2,
     FLAG_SUPPRESS_EMBEDS,
+    STRING_SELECT,
     sendable_flags,
     validate_message,
 )
@@ -73,7 +76,7 @@ if TYPE_CHECKING:
         InteractionCallback,
         ResolvedData,
     )
-    from discord.types.member import MemberWithUser, UserWithMember
+    from discord.types.member import Member, MemberWithUser, UserWithMember
     from discord.types.message import Message as MessagePayload
     from discord.types.user import User as UserPayload
 
@@ -91,6 +94,11 @@ POLL_INTERVAL = 0.05
 USER_MENTION = re.compile(r"<@!?(\d+)>")
 ROLE_MENTION = re.compile(r"<@&(\d+)>")
 EVERYONE_MENTION = re.compile(r"@(everyone|here)")
+BUTTON = 2
+VIEW_CHANNEL = discord.Permissions(view_channel=True).value
+ADMINISTRATOR = discord.Permissions(administrator=True).value
+USE_APPLICATION_COMMANDS = discord.Permissions(use_application_commands=True).value
+MAX_COMMAND_OVERWRITES = 100
 
 T = TypeVar("T")
 # The middleware reads each body once (JSON or multipart) and hands it to the handlers.
@@ -521,6 +529,62 @@ class FakeDiscord:
         registered = sorted(str(c["name"]) for c in candidates)
         raise LookupError(f"no command {name!r} (type {command_type}) synced; have {registered}")
 
+    def override_command_permissions(
+        self,
+        guild: GuildRecord,
+        command_name: str,
+        *,
+        everyone: bool | None = None,
+        all_channels: bool | None = None,
+        allow: Sequence[RoleRecord | UserRecord | ChannelRecord] = (),
+        deny: Sequence[RoleRecord | UserRecord | ChannelRecord] = (),
+        command_type: int = 1,
+    ) -> None:
+        """An admin sets who may use one command in this guild (Server Settings → Integrations
+        → the app → the command), replacing the command's earlier overwrites there.
+
+        `everyone` is the @everyone toggle and `all_channels` the All Channels one (None: not
+        set); `allow` and `deny` name roles, members and channels (a thread follows its parent
+        channel). Overwrites that apply to a member decide before the command's
+        default_member_permissions; administrators and the owner always have the command.
+        Bots cannot do this with their token, so it is the test's: the bot gets
+        APPLICATION_COMMAND_PERMISSIONS_UPDATE, as from Discord.
+        """
+        command = self.find_command(command_name, guild=guild, command_type=command_type)
+        overwrites: list[CommandPermission] = []
+        if everyone is not None:
+            overwrites.append(CommandPermission(guild.id, COMMAND_ROLE, everyone))
+        if all_channels is not None:
+            overwrites.append(CommandPermission(guild.id - 1, COMMAND_CHANNEL, all_channels))
+        for permission, targets in ((True, allow), (False, deny)):
+            overwrites += [self._command_overwrite(guild, t, permission) for t in targets]
+        if len({(o.id, o.type) for o in overwrites}) != len(overwrites):
+            raise ValueError("each role, member or channel takes one overwrite")
+        if len(overwrites) > MAX_COMMAND_OVERWRITES:
+            raise ValueError(f"a command takes at most {MAX_COMMAND_OVERWRITES} overwrites")
+        command_id = int(command["id"])
+        guild.command_permissions[command_id] = overwrites
+        self._dispatch_guild(
+            guild,
+            "APPLICATION_COMMAND_PERMISSIONS_UPDATE",
+            0,
+            lambda: guild.command_permissions_payload(command_id, self.application_id),
+        )
+
+    @staticmethod
+    def _command_overwrite(
+        guild: GuildRecord, target: RoleRecord | UserRecord | ChannelRecord, permission: bool
+    ) -> CommandPermission:
+        if isinstance(target, RoleRecord) and target.id in guild.roles:
+            return CommandPermission(target.id, COMMAND_ROLE, permission)
+        if isinstance(target, UserRecord) and target.id in guild.members:
+            return CommandPermission(target.id, COMMAND_USER, permission)
+        if isinstance(target, ChannelRecord) and target.id in guild.channels:
+            if target.is_thread:
+                raise ValueError("threads follow their parent channel's command permissions")
+            return CommandPermission(target.id, COMMAND_CHANNEL, permission)
+        raise ValueError(f"{target!r} is not a role, member or channel of {guild.name!r}")
+
     async def send_slash_command(
         self,
         name: str,
@@ -535,13 +599,20 @@ class FakeDiscord:
 
         Values are checked against the synced definition like Discord's client does: unknown
         or missing required options, wrong types, choices and length/value bounds raise.
-        Attachment options take an Upload; user options a UserRecord; channel options a
-        ChannelRecord.
+        Attachment options take an Upload; user options a UserRecord; role options a RoleRecord
+        of the server; mentionable options either; channel options a ChannelRecord of the
+        server, of the option's channel_types, that the user can see. Users, members, roles
+        and channels arrive in data.resolved as Discord sends them.
+
+        PermissionError where the client would not offer the command to the user: a channel
+        they do not see, a context or installation the command lacks, or in a guild no
+        use_application_commands, or default_member_permissions they lack (subcommands follow
+        their top-level command) with no overwrite allowing them (override_command_permissions).
         """
         guild = self.guilds.get(channel.guild_id) if channel.guild_id else None
         top, *subs = name.split()
         command = self.find_command(top, guild=guild)
-        self._check_context(command, channel, user_installed)
+        self._check_offered(command, user, channel, user_installed)
         resolved: ResolvedData = {}
         definitions: list[JSON] = list(command.get("options") or [])
         built: list[Any] = []
@@ -556,7 +627,8 @@ class FakeDiscord:
             target.append(entry)
             target = entry["options"]
             definitions = list(definition.get("options") or [])
-        target.extend(self._build_options(definitions, dict(options or {}), resolved, guild))
+        values = dict(options or {})
+        target.extend(self._build_options(definitions, values, resolved, user, channel))
         data: JSON = {"id": str(command["id"]), "name": top, "type": 1, "options": built}
         if resolved:
             data["resolved"] = resolved
@@ -577,7 +649,7 @@ class FakeDiscord:
         channel = self.channels[target.channel_id]
         guild = self.guilds.get(channel.guild_id) if channel.guild_id else None
         command = self.find_command(name, guild=guild, command_type=3)
-        self._check_context(command, channel, user_installed)
+        self._check_offered(command, user, channel, user_installed)
         resolved: ResolvedData = {"messages": {str(target.id): self.message_payload(target)}}
         data: JSON = {
             "id": str(command["id"]),
@@ -586,26 +658,80 @@ class FakeDiscord:
             "target_id": str(target.id),
             "resolved": resolved,
         }
+        if guild is not None and command.get("guild_id"):
+            data["guild_id"] = str(guild.id)
+        return await self._dispatch_interaction(2, data, user, channel, locale, user_installed)
+
+    async def send_user_command(
+        self,
+        name: str,
+        *,
+        user: UserRecord,
+        target: UserRecord,
+        channel: ChannelRecord,
+        locale: str = "en-US",
+        user_installed: bool = False,
+    ) -> InteractionRecord:
+        """A user picks Apps → name on a user (a user context-menu command) in a channel."""
+        guild = self.guilds.get(channel.guild_id) if channel.guild_id else None
+        command = self.find_command(name, guild=guild, command_type=2)
+        self._check_offered(command, user, channel, user_installed)
+        resolved: ResolvedData = {}
+        self._resolve_user(resolved, target, guild, channel)
+        data: JSON = {
+            "id": str(command["id"]),
+            "name": name,
+            "type": 2,
+            "target_id": str(target.id),
+            "resolved": resolved,
+        }
+        if guild is not None and command.get("guild_id"):
+            data["guild_id"] = str(guild.id)
         return await self._dispatch_interaction(2, data, user, channel, locale, user_installed)
 
     async def click_button(
         self, message: MessageRecord, custom_id: str, *, user: UserRecord, locale: str = "en-US"
     ) -> InteractionRecord:
-        """A user clicks the button `custom_id` on a message (it must exist and be enabled)."""
-        component = next(
-            (c for c in iter_components(message.components) if c.get("custom_id") == custom_id),
-            None,
-        )
-        if component is None:
-            raise LookupError(
-                f"message {message.id} has no component {custom_id!r}: {message.custom_ids()}"
-            )
-        if component.get("disabled"):
-            raise ValueError(f"button {custom_id!r} is disabled")
+        """A user clicks the button `custom_id` on a message they can see (it must be enabled)."""
+        component = self._usable_component(message, custom_id, user)
+        if component.get("type") != BUTTON:
+            raise TypeError(f"{custom_id!r} is not a button (component type {component['type']})")
         channel = self.channels[message.channel_id]
-        data: JSON = {"custom_id": custom_id, "component_type": int(component.get("type", 2))}
-        if data["component_type"] != 2:
-            data["values"] = []
+        data: JSON = {"custom_id": custom_id, "component_type": BUTTON}
+        return await self._dispatch_interaction(3, data, user, channel, locale, False, message)
+
+    async def choose(
+        self,
+        message: MessageRecord,
+        custom_id: str,
+        values: Sequence[str],
+        *,
+        user: UserRecord,
+        locale: str = "en-US",
+    ) -> InteractionRecord:
+        """A user picks `values` (option values) in the string select `custom_id` of a message.
+
+        Checked like Discord's client: the user sees the message, the select is enabled, every
+        value is one of its options (each once), and their count is within min_values and
+        max_values (both 1 unless the select says otherwise).
+        """
+        component = self._usable_component(message, custom_id, user)
+        if component.get("type") != STRING_SELECT:
+            raise TypeError(
+                f"{custom_id!r} is not a string select (component type {component['type']})"
+            )
+        offered = [str(option["value"]) for option in component.get("options") or []]
+        chosen = list(values)
+        unknown = [v for v in chosen if v not in offered]
+        if unknown:
+            raise ValueError(f"{unknown} are not options of {custom_id!r}: {offered}")
+        if len(set(chosen)) != len(chosen):
+            raise ValueError(f"an option can be chosen once: {chosen}")
+        low, high = int(component.get("min_values", 1)), int(component.get("max_values", 1))
+        if not low <= len(chosen) <= high:
+            raise ValueError(f"{custom_id!r} takes {low} to {high} values, not {len(chosen)}")
+        channel = self.channels[message.channel_id]
+        data: JSON = {"custom_id": custom_id, "component_type": STRING_SELECT, "values": chosen}
         return await self._dispatch_interaction(3, data, user, channel, locale, False, message)
 
     async def submit_modal(
@@ -632,22 +758,100 @@ class FakeDiscord:
 
     # ----------------------------------------------------------------- interactions out
 
-    def _check_context(self, command: JSON, channel: ChannelRecord, user_installed: bool) -> None:
-        """Refuse what Discord's client would not offer: the command in this place or install."""
+    def _check_presence(self, user: UserRecord, channel: ChannelRecord) -> None:
+        """Refuse a user acting in a channel their client does not show them."""
+        if channel.guild_id is None:
+            if channel.recipient is None or channel.recipient.id != user.id:
+                raise PermissionError(f"{user.username} is not in DM channel {channel.id}")
+            return
+        guild = self.guilds[channel.guild_id]
+        if user.id not in guild.members:
+            raise PermissionError(f"{user.username} is not a member of {guild.name!r}")
+        if not guild.permissions_in(user.id, channel) & VIEW_CHANNEL:
+            raise PermissionError(f"{user.username} cannot see #{channel.name}")
+
+    def _usable_component(self, message: MessageRecord, custom_id: str, user: UserRecord) -> JSON:
+        """The enabled component `custom_id` of a message that `user` sees."""
+        if message.deleted:
+            raise LookupError(f"message {message.id} was deleted")
+        if message.ephemeral and (
+            message.interaction_user is None or message.interaction_user.id != user.id
+        ):
+            raise PermissionError(f"message {message.id} is ephemeral: only its user sees it")
+        self._check_presence(user, self.channels[message.channel_id])
+        component = next(
+            (c for c in iter_components(message.components) if c.get("custom_id") == custom_id),
+            None,
+        )
+        if component is None:
+            raise LookupError(
+                f"message {message.id} has no component {custom_id!r}: {message.custom_ids()}"
+            )
+        if component.get("disabled"):
+            raise ValueError(f"component {custom_id!r} is disabled")
+        return component
+
+    def _check_offered(
+        self, command: JSON, user: UserRecord, channel: ChannelRecord, user_installed: bool
+    ) -> None:
+        """Refuse what Discord's client would not offer this user here: a channel they do not
+        see, a command not offered in this context or installation, or (the guild's install,
+        in a guild) one the guild's command permissions withhold from them."""
+        self._check_presence(user, channel)
+        name = command["name"]
         context = 1 if channel.is_dm else 0
         allowed = [0] if command.get("guild_id") else list(command["contexts"])
         if context not in allowed:
-            raise PermissionError(f"/{command['name']} is not offered in context {context}")
+            raise PermissionError(f"/{name} is not offered in context {context}")
         needed = 1 if user_installed else 0
         if needed not in command["integration_types"]:
-            raise PermissionError(f"/{command['name']} has no installation type {needed}")
+            raise PermissionError(f"/{name} has no installation type {needed}")
+        if channel.guild_id is None or user_installed:
+            return
+        guild = self.guilds[channel.guild_id]
+        permissions = guild.permissions_in(user.id, channel)
+        if permissions & ADMINISTRATOR:
+            return
+        if not permissions & USE_APPLICATION_COMMANDS:
+            raise PermissionError(f"{user.username} may not use app commands in #{channel.name}")
+        offered = self._command_overwrites_allow(guild, int(command["id"]), user, channel)
+        if offered is None:
+            default = command.get("default_member_permissions")
+            required = None if default is None else int(default)
+            # "0": nobody but administrators, unless an overwrite allows them.
+            offered = required is None or (required != 0 and permissions & required == required)
+        if not offered:
+            raise PermissionError(f"/{name} is not offered to {user.username} in #{channel.name}")
+
+    @staticmethod
+    def _command_overwrites_allow(
+        guild: GuildRecord, command_id: int, user: UserRecord, channel: ChannelRecord
+    ) -> bool | None:
+        """What the command's overwrites in this guild say for a member in a channel: the
+        channel's (or All Channels') deny refuses; then the member's own, else any of their
+        roles' (an allow wins), else @everyone's. None when none speaks for the member."""
+        overwrites = guild.command_permissions.get(command_id, [])
+        where = channel.parent_id if channel.is_thread and channel.parent_id else channel.id
+        channels = {o.id: o.permission for o in overwrites if o.type == COMMAND_CHANNEL}
+        if not channels.get(where, channels.get(guild.id - 1, True)):
+            return False
+        users = {o.id: o.permission for o in overwrites if o.type == COMMAND_USER}
+        if user.id in users:
+            return users[user.id]
+        role_ids = set(guild.members[user.id].role_ids)
+        roles = [o.permission for o in overwrites if o.type == COMMAND_ROLE and o.id in role_ids]
+        if roles:
+            return any(roles)
+        everyone = [o.permission for o in overwrites if o.type == COMMAND_ROLE and o.id == guild.id]
+        return everyone[0] if everyone else None
 
     def _build_options(
         self,
         definitions: list[JSON],
         values: dict[str, Any],
         resolved: ResolvedData,
-        guild: GuildRecord | None,
+        user: UserRecord,
+        channel: ChannelRecord,
     ) -> list[JSON]:
         unknown = set(values) - {str(d["name"]) for d in definitions}
         if unknown:
@@ -667,7 +871,7 @@ class FakeDiscord:
                 {
                     "name": name,
                     "type": kind,
-                    "value": self._option_value(definition, kind, value, resolved, guild),
+                    "value": self._option_value(definition, kind, value, resolved, user, channel),
                 }
             )
         return built
@@ -678,9 +882,11 @@ class FakeDiscord:
         kind: int,
         value: Any,
         resolved: ResolvedData,
-        guild: GuildRecord | None,
+        user: UserRecord,
+        channel: ChannelRecord,
     ) -> Any:
         name = definition["name"]
+        guild = self.guilds.get(channel.guild_id) if channel.guild_id else None
         choices = definition.get("choices")
         if choices and value not in [c["value"] for c in choices]:
             raise ValueError(f"{value!r} is not a choice of {name!r}")
@@ -703,17 +909,22 @@ class FakeDiscord:
             if not isinstance(value, bool):
                 raise TypeError(f"option {name!r} takes a bool")
             return value
-        if kind == 6:
+        if kind == 6 or (kind == 9 and isinstance(value, UserRecord)):
             if not isinstance(value, UserRecord):
                 raise TypeError(f"option {name!r} takes a UserRecord")
-            resolved.setdefault("users", {})[str(value.id)] = value.to_payload()
-            if guild is not None and value.id in guild.members:
-                member = guild.members[value.id].to_member(with_user=False)
-                resolved.setdefault("members", {})[str(value.id)] = member
+            self._resolve_user(resolved, value, guild, channel)
+            return str(value.id)
+        if kind in (8, 9):
+            if not isinstance(value, RoleRecord):
+                raise TypeError(f"option {name!r} takes a RoleRecord (or a mentionable UserRecord)")
+            if guild is None or value.id not in guild.roles:
+                raise ValueError(f"option {name!r}: role {value.name!r} is not in this server")
+            resolved.setdefault("roles", {})[str(value.id)] = value.to_payload()
             return str(value.id)
         if kind == 7:
             if not isinstance(value, ChannelRecord):
                 raise TypeError(f"option {name!r} takes a ChannelRecord")
+            self._resolve_channel(resolved, definition, value, guild, user)
             return str(value.id)
         if kind == 11:
             if not isinstance(value, Upload):
@@ -722,6 +933,41 @@ class FakeDiscord:
             resolved.setdefault("attachments", {})[str(attachment.id)] = attachment.to_payload()
             return str(attachment.id)
         raise TypeError(f"option type {kind} of {name!r} is not supported by the fake")
+
+    @staticmethod
+    def _resolve_user(
+        resolved: ResolvedData,
+        user: UserRecord,
+        guild: GuildRecord | None,
+        channel: ChannelRecord,
+    ) -> None:
+        """A user in resolved data: the user, and in a guild also the member (no user, deaf or
+        mute; with the member's permissions in the interaction's channel)."""
+        resolved.setdefault("users", {})[str(user.id)] = user.to_payload()
+        if guild is not None and user.id in guild.members:
+            member = guild.members[user.id].to_resolved(guild.permissions_in(user.id, channel))
+            resolved.setdefault("members", {})[str(user.id)] = cast("Member", member)
+
+    @staticmethod
+    def _resolve_channel(
+        resolved: ResolvedData,
+        definition: JSON,
+        chosen: ChannelRecord,
+        guild: GuildRecord | None,
+        user: UserRecord,
+    ) -> None:
+        """Check a channel option like the client's picker (this server's channels of the
+        allowed types that the user can see) and add the channel to resolved data."""
+        name = definition["name"]
+        if guild is None or chosen.guild_id != guild.id:
+            raise ValueError(f"option {name!r}: channel {chosen.name!r} is not in this server")
+        allowed_types = definition.get("channel_types")
+        if allowed_types and chosen.type not in allowed_types:
+            raise ValueError(f"option {name!r} takes channel types {allowed_types}")
+        permissions = guild.permissions_in(user.id, chosen)
+        if not permissions & VIEW_CHANNEL:
+            raise ValueError(f"option {name!r}: the user cannot see {chosen.name!r}")
+        resolved.setdefault("channels", {})[str(chosen.id)] = chosen.resolved_payload(permissions)
 
     async def _dispatch_interaction(
         self,
@@ -1226,6 +1472,8 @@ class FakeDiscord:
         r.add_get(p + "/guilds/{guild_id}", self._get_guild)
         r.add_get(p + "/guilds/{guild_id}/channels", self._get_guild_channels)
         r.add_get(p + "/guilds/{guild_id}/members/{user_id}", self._get_member)
+        r.add_get(p + "/guilds/{guild_id}/roles", self._get_roles)
+        r.add_get(p + "/guilds/{guild_id}/roles/{role_id}", self._get_role)
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -1503,11 +1751,7 @@ class FakeDiscord:
             raise DiscordError(
                 400, 40043, "Interaction callback type is not valid for this interaction"
             )
-        message_type = (
-            MESSAGE_CONTEXT_MENU_COMMAND
-            if interaction.data.get("type") == 3
-            else MESSAGE_CHAT_INPUT_COMMAND
-        )
+        message_type = interaction.response_message_type
         response_message: MessageRecord | None = None
         if callback_type == 4:
             response_message = self._create_message(
@@ -1608,11 +1852,7 @@ class FakeDiscord:
             thread_id = request.query.get("thread_id")
             if thread_id is not None:
                 channel = self.channels.get(int(thread_id)) or channel
-            message_type = (
-                MESSAGE_CONTEXT_MENU_COMMAND
-                if interaction.data.get("type") == 3
-                else MESSAGE_CHAT_INPUT_COMMAND
-            )
+            message_type = interaction.response_message_type
             message = self._create_message(
                 channel,
                 self.bot_user,
@@ -1804,6 +2044,17 @@ class FakeDiscord:
         if member is None:
             raise DiscordError(404, 10007, "Unknown Member")
         return json_response(member.to_payload())
+
+    async def _get_roles(self, request: web.Request) -> web.Response:
+        guild = self._guild(request)
+        return json_response([r.to_payload() for r in guild.roles.values()])
+
+    async def _get_role(self, request: web.Request) -> web.Response:
+        guild = self._guild(request)
+        role = guild.roles.get(int(request.match_info["role_id"]))
+        if role is None:
+            raise DiscordError(404, 10011, "Unknown Role")
+        return json_response(role.to_payload())
 
     # ----------------------------------------------------------------- gateway in
 

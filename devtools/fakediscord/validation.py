@@ -18,12 +18,16 @@ MAX_ROW_ITEMS = 5
 MAX_V2_COMPONENTS = 40
 MAX_V2_TEXT = 4000
 MAX_CUSTOM_ID = 100
+MAX_SELECT_OPTIONS = 25
+MAX_SELECT_VALUES = 25
 FLAG_SUPPRESS_EMBEDS = 1 << 2
 FLAG_EPHEMERAL = 1 << 6
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
 FLAG_IS_COMPONENTS_V2 = 1 << 15
 TEXT_DISPLAY = 10
 ACTION_ROW = 1
+STRING_SELECT = 3
+SELECT_TYPES = (3, 5, 6, 7, 8)
 
 
 def sendable_flags(body: JSON, *, interaction: bool) -> int:
@@ -118,6 +122,47 @@ def _check_custom_ids(components: list[JSON]) -> None:
         seen.add(custom_id)
 
 
+def _check_selects(components: list[JSON]) -> None:
+    """A select fills its action row; a string select has 1-25 options; min_values 0-25 and
+    max_values 1-25."""
+    flat = iter_components(components)
+    for row in flat:
+        children = row.get("components") or []
+        if (
+            row.get("type") == ACTION_ROW
+            and len(children) > 1
+            and any(c.get("type") in SELECT_TYPES for c in children)
+        ):
+            raise DiscordError.form(
+                "components",
+                "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                "The specified component exceeds the maximum width",
+            )
+    for select in (c for c in flat if c.get("type") in SELECT_TYPES):
+        if select["type"] == STRING_SELECT:
+            options = select.get("options") or []
+            if not 1 <= len(options) <= MAX_SELECT_OPTIONS:
+                raise DiscordError.form(
+                    "components",
+                    "BASE_TYPE_BAD_LENGTH",
+                    f"Must be between 1 and {MAX_SELECT_OPTIONS} in length.",
+                )
+        for key, low in (("min_values", 0), ("max_values", 1)):
+            value = int(select.get(key, 1))
+            if value < low:
+                raise DiscordError.form(
+                    "components",
+                    "NUMBER_TYPE_MIN",
+                    f"int value should be greater than or equal to {low}.",
+                )
+            if value > MAX_SELECT_VALUES:
+                raise DiscordError.form(
+                    "components",
+                    "NUMBER_TYPE_MAX",
+                    f"int value should be less than or equal to {MAX_SELECT_VALUES}.",
+                )
+
+
 def _check_action_rows(components: list[JSON]) -> None:
     if len(components) > MAX_ACTION_ROWS:
         raise DiscordError.form(
@@ -134,6 +179,7 @@ def _check_action_rows(components: list[JSON]) -> None:
             raise DiscordError.form(
                 "components", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_ROW_ITEMS} or fewer in length."
             )
+    _check_selects(components)
     _check_custom_ids(components)
 
 
@@ -150,4 +196,5 @@ def _check_v2_components(components: list[JSON]) -> None:
             "MAX_TEXT_DISPLAY_LENGTH_EXCEEDED",
             f"Text displays may hold at most {MAX_V2_TEXT} characters in total",
         )
+    _check_selects(components)
     _check_custom_ids(components)

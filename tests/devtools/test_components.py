@@ -83,6 +83,7 @@ async def test_expired_interaction_token_refuses_followups(fake_discord: FakeDis
     guild = fake_discord.create_guild()
     channel = fake_discord.create_text_channel(guild)
     student = fake_discord.create_user("student")
+    fake_discord.add_member(guild, student)
     client = discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0.05)
     tree = app_commands.CommandTree(client)
     pending: list[discord.Interaction] = []

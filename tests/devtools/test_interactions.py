@@ -9,7 +9,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from devtools.fakediscord import FakeDiscord, Upload
+from devtools.fakediscord import FakeDiscord, Overwrite, Upload
 from devtools.fakediscord.client import running
 
 
@@ -79,6 +79,7 @@ async def test_late_and_duplicate_callbacks_are_rejected(fake_discord: FakeDisco
     guild = fake_discord.create_guild()
     channel = fake_discord.create_text_channel(guild)
     student = fake_discord.create_user("student")
+    fake_discord.add_member(guild, student)
     client, tree = make_client()
     errors: list[discord.HTTPException] = []
 
@@ -119,6 +120,7 @@ async def test_slash_option_checks_follow_the_synced_definition(fake_discord: Fa
     guild = fake_discord.create_guild()
     channel = fake_discord.create_text_channel(guild)
     student = fake_discord.create_user("student")
+    fake_discord.add_member(guild, student)
     client, tree = make_client()
 
     @tree.command(name="solve", description="Solve")
@@ -187,3 +189,49 @@ async def test_dm_message_and_dm_slash_command(fake_discord: FakeDiscord) -> Non
     assert not reply.pings_anyone  # replied_user off
     assert answer.content == "DM answer: 3+3"
     assert answer.ephemeral
+
+
+async def test_interaction_member_has_permissions_in_the_channel_and_roles(
+    fake_discord: FakeDiscord,
+) -> None:
+    owner = fake_discord.create_user("owner")
+    guild = fake_discord.create_guild(owner=owner)
+    no_files = discord.Permissions(attach_files=True).value
+    channel = fake_discord.create_text_channel(
+        guild, overwrites=[Overwrite(guild.id, 0, deny=no_files)]
+    )
+    mods = fake_discord.create_role(guild, "mods", discord.Permissions(manage_guild=True))
+    students = fake_discord.create_role(guild, "students", discord.Permissions.none())
+    mod = fake_discord.create_user("mod")
+    student = fake_discord.create_user("student")
+    fake_discord.add_member(guild, mod, roles=[mods])
+    fake_discord.add_member(guild, student, roles=[students])
+    client, tree = make_client()
+    seen: dict[int, tuple[discord.Permissions, list[str], bool]] = {}
+
+    @tree.command(name="whoami", description="Who am I")
+    async def whoami(interaction: discord.Interaction) -> None:
+        assert isinstance(interaction.user, discord.Member)
+        assert interaction.guild is not None
+        seen[interaction.user.id] = (
+            interaction.permissions,
+            [r.name for r in interaction.user.roles],
+            interaction.guild.owner_id == interaction.user.id,
+        )
+        await interaction.response.send_message("ok", ephemeral=True)
+
+    async with running(client, fake_discord):
+        await tree.sync()
+        for user in (owner, mod, student):
+            ix = await fake_discord.send_slash_command("whoami", user=user, channel=channel)
+            await fake_discord.wait_for_responses(ix)
+
+    everyone = discord.Permissions(guild.everyone_role.permissions & ~no_files)
+    assert seen[owner.id] == (discord.Permissions.all(), ["@everyone"], True)
+    assert seen[mod.id] == (
+        everyone | discord.Permissions(manage_guild=True),
+        ["@everyone", "mods"],
+        False,
+    )
+    assert seen[student.id] == (everyone, ["@everyone", "students"], False)
+    assert not seen[student.id][0].attach_files

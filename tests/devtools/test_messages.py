@@ -55,6 +55,8 @@ async def test_many_interactions_at_once_are_all_acknowledged(fake_discord: Fake
     guild = fake_discord.create_guild()
     channel = fake_discord.create_text_channel(guild)
     students = [fake_discord.create_user(f"s{i}") for i in range(60)]
+    for student in students:
+        fake_discord.add_member(guild, student)
     client = make_client()
     tree = app_commands.CommandTree(client)
 
