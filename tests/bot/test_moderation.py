@@ -45,6 +45,13 @@ async def reply_to(world: World, interaction: InteractionRecord) -> MessageRecor
     return replies[-1]
 
 
+def open_to_everyone(world: World) -> None:
+    """What a server's admins may do in Integrations: offer the moderators' commands to every
+    member, whatever their default permissions say (the bot must still refuse them)."""
+    for command in ("queue", "fathom-settings"):
+        world.fake.override_command_permissions(world.guild, command, everyone=True)
+
+
 def admin_member(world: World) -> UserRecord:
     """A member whose role has Manage Server (and no moderator role)."""
     user = world.fake.create_user("admin")
@@ -71,6 +78,7 @@ def only_job(world: World) -> str:
 
 async def test_a_member_without_rights_is_refused_and_nothing_changes(world: World) -> None:
     async with world.bot():
+        open_to_everyone(world)
         for command in ("queue status", "queue pause", "queue clear", "fathom-settings show"):
             refusal = await run(world, command, world.student)
             assert refusal.ephemeral
@@ -81,6 +89,7 @@ async def test_a_member_without_rights_is_refused_and_nothing_changes(world: Wor
 
 async def test_the_moderator_role_and_manage_server_each_pass(world: World) -> None:
     async with world.bot():
+        open_to_everyone(world)
         by_role = await run(world, "queue status", world.moderator)
         by_permission = await run(world, "queue status", admin_member(world))
         # Naming who moderates needs more than the moderator role.
@@ -96,6 +105,7 @@ async def test_the_moderator_role_and_manage_server_each_pass(world: World) -> N
 
 async def test_pause_refuses_new_questions_until_resumed(world: World) -> None:
     async with world.bot():
+        open_to_everyone(world)
         paused = await run(world, "queue pause", world.moderator)
         asked = await world.fake.send_slash_command(
             "solve", user=world.student, channel=world.channel, options={"question": "1+1?"}
@@ -116,6 +126,7 @@ async def test_pause_refuses_new_questions_until_resumed(world: World) -> None:
 async def test_only_operators_pause_every_worker(world: World) -> None:
     world.settings = world.settings.model_copy(update={"operator_ids": [world.moderator.id]})
     async with world.bot():
+        open_to_everyone(world)
         refused = await run(world, "queue pause", admin_member(world), {"scope": "everywhere"})
         done = await run(world, "queue pause", world.moderator, {"scope": "everywhere"})
         assert admin.status(world.redis, world.settings, None).suspended
@@ -127,6 +138,7 @@ async def test_only_operators_pause_every_worker(world: World) -> None:
 
 async def test_cancel_a_waiting_question_by_its_id_tells_the_asker_who(world: World) -> None:
     async with world.bot():
+        open_to_everyone(world)
         status = await ask(world)
         job_id = only_job(world)
         reply = await run(world, "queue cancel", world.moderator, {"job": job_id[:8]})
@@ -144,9 +156,10 @@ async def test_cancel_every_question_of_a_member_stops_the_running_one(
     fake_tgi.config.tokens_per_s = 60.0
     fake_tgi.config.completion_tokens = 3000
     async with world.bot():
+        open_to_everyone(world)
         status = await ask(world)
         await world.wait(lambda: "Thinking" in status.content, "thinking")
-        assert fake_tgi.stats.active_streams == 1
+        assert await fake_tgi.wait_until_async(lambda stats: stats.active_streams == 1)
         reply = await run(world, "queue cancel", world.moderator, {"member": world.student})
         assert await fake_tgi.wait_until_async(lambda stats: stats.active_streams == 0)
         thread = await world.thread()
@@ -159,12 +172,14 @@ async def test_cancel_every_question_of_a_member_stops_the_running_one(
 async def test_clear_drops_waiting_questions_only_once_confirmed(world: World) -> None:
     classmate_place = world.channel
     async with world.bot():
+        open_to_everyone(world)
         await ask(world, "First?")
         asked = await world.fake.send_slash_command(
             "solve", user=world.classmate, channel=classmate_place, options={"question": "2?"}
         )
         await reply_to(world, asked)
         offer = await run(world, "queue clear", world.moderator)
+        offered = offer.content
         kept = await world.fake.click_button(
             offer, _custom_id(offer, "Keep them"), user=world.moderator
         )
@@ -178,8 +193,10 @@ async def test_clear_drops_waiting_questions_only_once_confirmed(world: World) -
         await world.wait(
             lambda: solve_queue(world.redis, world.settings).count == 0, "the queue emptied"
         )
-    assert "Drop the 2 questions" in offer.content
+    assert "Drop the 2 questions" in offered
     assert offer.ephemeral
+    assert offer.content == "Nothing was dropped."
+    assert again.content.startswith("Dropped 2 waiting questions")
     entries = admin.audit_log(world.redis, world.guild.id)
     assert [entry.action for entry in entries] == ["clear"]
     assert len(entries[0].job_ids) == 2
@@ -195,6 +212,7 @@ def _custom_id(message: MessageRecord, label: str) -> str:
 
 async def test_block_and_unblock_a_member(world: World) -> None:
     async with world.bot():
+        open_to_everyone(world)
         blocked = await run(
             world, "fathom-settings block", world.moderator, {"member": world.student}
         )
@@ -213,6 +231,7 @@ async def test_block_and_unblock_a_member(world: World) -> None:
 async def test_per_server_limits_apply_and_bad_values_change_nothing(world: World) -> None:
     other = world.fake.create_text_channel(world.guild, "off-topic")
     async with world.bot():
+        open_to_everyone(world)
         bad = await run(
             world,
             "fathom-settings set",
@@ -271,6 +290,7 @@ async def test_per_server_limits_apply_and_bad_values_change_nothing(world: Worl
 
 async def test_stats_is_a_chart(world: World, workers: ThreadWorkers) -> None:
     async with world.bot():
+        open_to_everyone(world)
         status = await ask(world)
         await world.wait(lambda: "Solved" in status.content, "solved")
         reply = await run(world, "queue stats", world.moderator)
@@ -284,18 +304,21 @@ async def test_stats_is_a_chart(world: World, workers: ThreadWorkers) -> None:
 async def test_every_action_is_posted_to_the_modlog_without_pinging(world: World) -> None:
     modlog = world.fake.create_text_channel(world.guild, "mod-log")
     async with world.bot():
+        open_to_everyone(world)
         await run(world, "fathom-settings modlog", world.moderator, {"channel": modlog})
         await run(world, "queue pause", world.moderator)
         await run(world, "fathom-settings block", world.moderator, {"member": world.student})
         done = fathom_queue("resume", "--guild", str(world.guild.id))
         assert done.returncode == 0, done.stderr
         posts = await world.wait(
-            lambda: world.posts(modlog) if len(world.posts(modlog)) >= 3 else None, "the posts"
+            lambda: world.posts(modlog) if len(world.posts(modlog)) >= 4 else None, "the posts"
         )
     texts = [post.content for post in posts]
-    assert texts[0].startswith("**pause** by a moderator (moderator)")
-    assert texts[1].startswith("**block** by a moderator (moderator)")
-    assert texts[2].startswith("**resume** by an operator (")
+    assert texts[0].startswith("**settings: mod-log** by a moderator (moderator)")
+    assert f"→ `{{'modlog_channel_id': {modlog.id}}}`" in texts[0]
+    assert texts[1].startswith("**pause** by a moderator (moderator)")
+    assert texts[2].startswith("**block** by a moderator (moderator)")
+    assert texts[3].startswith("**resume** by an operator (")
     assert all(not post.pings_anyone for post in posts)
 
 
@@ -306,6 +329,7 @@ async def test_the_shell_commands_do_what_the_discord_ones_do(
     fake_tgi.config.tokens_per_s = 30.0
     fake_tgi.config.completion_tokens = 3000
     async with world.bot():
+        open_to_everyone(world)
         assert fathom_queue("pause", "--guild", guild).returncode == 0
         asked = await world.fake.send_slash_command(
             "solve", user=world.student, channel=world.channel, options={"question": "1+1?"}
@@ -323,14 +347,19 @@ async def test_the_shell_commands_do_what_the_discord_ones_do(
         fake_tgi.config.tokens_per_s = 20000.0
         fake_tgi.config.completion_tokens = 120
         again = fathom_queue("retry", job_id)
+        retry_status = await world.wait(
+            lambda: next((m for m in world.posts(thread) if "Asked again" in m.content), None),
+            "the retry's status message",
+        )
         delivered = await world.wait(
             lambda: next(
-                (m for m in world.posts(thread) if "fathom:again:" in " ".join(m.custom_ids())),
+                (m for m in world.posts(thread) if m.id > retry_status.id and m.attachments),
                 None,
             ),
             "the retried answer",
             within=30.0,
         )
+        await world.wait(lambda: "Solved" in retry_status.content, "the retry solved")
     assert "paused by the moderators" in refusal.content
     snapshot = json.loads(shown.stdout)
     assert {"queued", "running", "failed", "workers", "paused"} <= set(snapshot)
@@ -339,7 +368,7 @@ async def test_the_shell_commands_do_what_the_discord_ones_do(
     assert "Cancelled by an operator (" in notice.content
     assert again.returncode == 0, again.stderr
     assert "asked again as" in again.stdout
-    assert "Asked again by the moderators" in world.posts(thread)[1].content
+    assert retry_status.reference is None  # in the thread, not a reply
     assert delivered.channel_id == thread.id
 
 
@@ -349,6 +378,7 @@ async def test_failed_lists_the_reason_and_retry_runs_it_again(
     fake_tgi.config.fail_after_tokens = 3
     fake_tgi.config.fault_requests = 1
     async with world.bot():
+        open_to_everyone(world)
         status = await ask(world)
         await world.wait(lambda: "Not solved" in status.content, "the failure")
         job_id = only_job_finished(world)
@@ -393,3 +423,27 @@ def test_shell_status_json_has_the_fields_operators_script_against(
     assert done.returncode == 0, done.stderr
     snapshot = json.loads(done.stdout)
     assert {"queued", "running", "failed", "workers", "paused", "depth", "models"} <= set(snapshot)
+
+
+async def test_cancel_picked_from_a_menu_of_this_servers_questions(world: World) -> None:
+    async with world.bot():
+        open_to_everyone(world)
+        await ask(world, "Pick me?")
+        job_id = only_job(world)
+        menu = await run(world, "queue cancel", world.moderator)
+        [select] = [
+            component
+            for row in menu.components
+            for component in row.get("components", [])
+            if component.get("type") == 3
+        ]
+        options = [option["value"] for option in select["options"]]
+        chosen = await world.fake.choose(
+            menu, str(select["custom_id"]), [job_id], user=world.moderator
+        )
+        await world.fake.wait_for_ack(chosen)
+        thread = await world.thread()
+        notice = await world.wait(lambda: world.posts(thread), "the cancellation notice")
+    assert options == [job_id]
+    assert menu.content.startswith("Cancelled: 1 taken off the queue")
+    assert "Cancelled by a moderator (moderator)." in notice[0].content

@@ -4,6 +4,7 @@ what happens while the bot is down is posted when it is back."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import cast
 
@@ -17,11 +18,13 @@ from bot.guild_settings import GuildSettingsStore
 from bot.logic.queue_text import audit_line
 from fathom import keys
 from fathom.admin import decode_audit
+from fathom.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 READ_COUNT = 50
 BLOCK_MS = 2000
+RETRY_S = 1.0
 
 
 class ModLog(commands.Cog):
@@ -34,7 +37,9 @@ class ModLog(commands.Cog):
         self.post_loop.start()
 
     async def cog_unload(self) -> None:
-        self.post_loop.cancel()
+        task = self.post_loop.get_task()
+        if task is not None:
+            await cancel_and_wait([task], self.bot.settings.bot_stop_grace_s)
 
     async def _ensure_group(self) -> None:
         try:
@@ -65,9 +70,11 @@ class ModLog(commands.Cog):
                             keys.AUDIT_STREAM, bot_keys.MODLOG_GROUP, entry_id
                         )
         except TRANSIENT_ERRORS as exc:
-            log.warning("audit stream unavailable (%s)", exc)
+            log.warning("audit stream unavailable (%s); retrying", exc)
+            await asyncio.sleep(RETRY_S)
         except redis.exceptions.ResponseError as exc:
             log.warning("audit stream reset (%s); recreating the group", exc)
+            await asyncio.sleep(RETRY_S)
             await self._ensure_group()
 
     async def _post(self, fields: dict[bytes, bytes]) -> None:
