@@ -4,9 +4,10 @@
 
 1. Fairness. Server A enqueues 200 questions, then server B one; `--workers` workers solve them
    on the TGI simulator (one answer takes `--answer-s`). Run twice in one go, first come first
-   served (FATHOM_FAIR_QUEUE=false), then fair: B's wait (enqueue → a worker takes it) in units
-   of one answer's duration, and A's throughput (its 200 answers per second of wall time),
-   fair / first-come.
+   served (FATHOM_FAIR_QUEUE=false), then fair, `--rounds` times alternating: B's wait (enqueue
+   → a worker takes it) in units of one answer's duration, and A's throughput (its 200 answers
+   per second of wall time, times that round's median answer duration, so that the shared
+   machine's drift in the simulator's speed cancels out), fair / first-come, medians.
 2. `/queue status` with 5,000 jobs waiting (1,000 of them the asking server's): the real bot
    answering the real command through the fake Discord, `--status-calls` times: time from the
    command to the bot's answer, p50/p95. Also the enqueue time per job at that depth (each job
@@ -109,6 +110,18 @@ def fairness_round(
     }
 
 
+def enqueue_cost(redis_url: str, fair: bool, jobs: int = 5000) -> list[float]:
+    """Seconds per enqueue as the queue grows to `jobs` (40 servers, 300 askers)."""
+    settings = Settings(redis_url=redis_url, fair_queue=fair)
+    conn = redis.Redis.from_url(redis_url)
+    times: list[float] = []
+    for n in range(jobs):
+        started = time.perf_counter()
+        enqueue_solve(conn, request(1 + n % 40, 1000 + n % 300, n), settings)
+        times.append(time.perf_counter() - started)
+    return times
+
+
 async def status_latency(redis_url: str, calls: int) -> tuple[list[float], list[float]]:
     """5,000 waiting jobs, then `/queue status` through the bot and the fake Discord."""
     from bot.client import FathomBot
@@ -148,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--answer-s", type=float, default=2.0, help="one answer's duration")
     parser.add_argument("--status-calls", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each order")
     args = parser.parse_args(argv)
     tokens = 200
     config = SimulatorConfig(
@@ -156,44 +170,60 @@ def main(argv: list[str] | None = None) -> int:
         batch_slowdown=0.0,
         completion_tokens=tokens,
     )
-    rounds: dict[str, dict[str, float]] = {}
+    rounds: dict[str, list[dict[str, float]]] = {"first come, first served": [], "fair": []}
     with SimulatorServer(config) as sim:
-        for label, fair_queue in (("first come, first served", "false"), ("fair", "true")):
-            with throwaway_redis() as server:
-                env = {
-                    **os.environ,
-                    "FATHOM_REDIS_URL": server.url(),
-                    "FATHOM_MODEL_URL": sim.url,
-                    "FATHOM_FAIR_QUEUE": fair_queue,
-                    "FATHOM_JOB_RETRIES": "0",
-                }
-                settings = Settings(redis_url=server.url(), fair_queue=fair_queue == "true")
-                conn = redis.Redis.from_url(server.url())
-                rounds[label] = fairness_round(conn, settings, env, args)
+        for _ in range(args.rounds):
+            for label, fair_queue in (("first come, first served", "false"), ("fair", "true")):
+                with throwaway_redis() as server:
+                    env = {
+                        **os.environ,
+                        "FATHOM_REDIS_URL": server.url(),
+                        "FATHOM_MODEL_URL": sim.url,
+                        "FATHOM_FAIR_QUEUE": fair_queue,
+                        "FATHOM_JOB_RETRIES": "0",
+                    }
+                    settings = Settings(redis_url=server.url(), fair_queue=fair_queue == "true")
+                    conn = redis.Redis.from_url(server.url())
+                    rounds[label].append(fairness_round(conn, settings, env, args))
     with throwaway_redis() as server:
-        latencies, enqueue_s = asyncio.run(status_latency(server.url(), args.status_calls))
+        latencies, _ = asyncio.run(status_latency(server.url(), args.status_calls))
+    costs: dict[bool, list[float]] = {}
+    for fair_order in (False, True):
+        with throwaway_redis() as server:
+            costs[fair_order] = enqueue_cost(server.url(), fair_order)
 
-    fifo, fair = rounds["first come, first served"], rounds["fair"]
     print(f"# Fairness: server A enqueues {args.flood}, then B one; {args.workers} workers")
-    print("| order | one answer s | B waited s | B waited (answers) | A answers/s |")
-    print("|---|---|---|---|---|")
-    for label, row in rounds.items():
-        print(
-            f"| {label} | {row['answer_s']:.2f} | {row['b_wait_s']:.2f} | "
-            f"{row['b_wait_answers']:.2f} | {row['a_per_s']:.3f} |"
-        )
-    print(f"A's throughput fair / first-come: {fair['a_per_s'] / fifo['a_per_s']:.3f}")
+    print("| order | one answer s | B waited s | B waited (answers) | A answers/s | A per answer |")
+    print("|---|---|---|---|---|---|")
+    medians: dict[str, dict[str, float]] = {}
+    for label, runs in rounds.items():
+        for row in runs:
+            row["a_per_answer"] = row["a_per_s"] * row["answer_s"]
+        medians[label] = {key: statistics.median(row[key] for row in runs) for key in runs[0]}
+        for row in runs:
+            print(
+                f"| {label} | {row['answer_s']:.2f} | {row['b_wait_s']:.2f} | "
+                f"{row['b_wait_answers']:.2f} | {row['a_per_s']:.3f} | {row['a_per_answer']:.3f} |"
+            )
+    fifo, fair = medians["first come, first served"], medians["fair"]
+    print(
+        f"medians: B waited {fifo['b_wait_answers']:.2f} answers first-come, "
+        f"{fair['b_wait_answers']:.2f} fair; A's throughput fair / first-come "
+        f"{fair['a_per_answer'] / fifo['a_per_answer']:.3f} "
+        f"(raw answers/s: {fair['a_per_s'] / fifo['a_per_s']:.3f})"
+    )
     print()
     print("# /queue status with 5,000 jobs waiting (1,000 of this server), through the bot")
     print(
         f"calls {len(latencies)}: p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
         f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
     )
-    print(
-        f"enqueue (with fair placement) up to depth 5,000: p50 "
-        f"{percentile(enqueue_s, 0.5) * 1000:.2f} ms, p95 {percentile(enqueue_s, 0.95) * 1000:.2f}"
-        f" ms, last 500 p95 {percentile(enqueue_s[-500:], 0.95) * 1000:.2f} ms"
-    )
+    for fair_order, times in costs.items():
+        print(
+            f"enqueue {'placed fairly' if fair_order else 'first come'} up to depth 5,000: p50 "
+            f"{percentile(times, 0.5) * 1000:.2f} ms, p95 {percentile(times, 0.95) * 1000:.2f} "
+            f"ms, the last 500 p95 {percentile(times[-500:], 0.95) * 1000:.2f} ms"
+        )
     return 0
 
 
