@@ -1,0 +1,1 @@
+"""Development tools shared by tests and benchmarks; production code never imports them."""
