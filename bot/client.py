@@ -11,13 +11,14 @@ import json
 import logging
 import pkgutil
 import time
-from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
 import discord
 import redis.asyncio as aioredis
 import redis.exceptions
 from discord.ext import commands
+from discord.http import Route
 from redis import Redis as SyncRedis
 
 import bot.exts
@@ -37,10 +38,6 @@ TRANSIENT_ERRORS = (
 )
 """What Discord's and Redis's clients raise for trouble that may pass: try again later."""
 
-UNPACED_PATHS = ("/interactions/", "/webhooks/")
-"""Interaction responses and follow-ups: Discord does not count them against the global
-limit, and the first one must go out within 3 seconds."""
-
 
 class FathomBot(commands.Bot):
     """Clients are made in `setup_hook` (inside the running loop), never at import."""
@@ -54,32 +51,31 @@ class FathomBot(commands.Bot):
     def __init__(self, settings: Settings, *, guild_ready_timeout: float = 2.0) -> None:
         intents = discord.Intents.default()
         intents.message_content = settings.discord_message_content_intent
-        self._requests = TokenBucket(settings.bot_requests_per_s, burst=5)
-        pacing = aiohttp.TraceConfig()
-        pacing.on_request_start.append(self._pace)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             guild_ready_timeout=guild_ready_timeout,
-            http_trace=pacing,
         )
         self.settings = settings
+        self._requests = TokenBucket(settings.bot_requests_per_s, burst=5)
+        # The one place every bot-token REST request passes: discord.py's HTTPClient.request
+        # (interaction responses go through its webhook adapter instead, unpaced, as Discord
+        # does not count them). Paced before discord.py's own per-route bookkeeping, so a
+        # request waits for its slot before it takes one in a route's bucket.
+        send = self.http.request
 
-    async def _pace(
-        self,
-        _session: aiohttp.ClientSession,
-        _context: SimpleNamespace,
-        params: aiohttp.TraceRequestStartParams,
-    ) -> None:
-        """Every request the bot's HTTP session sends waits here for its slot under the
-        bot-wide rate (Discord allows 50/s): discord.py only reacts to a global 429, after which
-        every waiting request retries at once. Interaction responses and the gateway's
-        websocket are not paced."""
-        url = params.url
-        if url.scheme in ("ws", "wss") or any(part in url.path for part in UNPACED_PATHS):
-            return
+        async def paced(route: Route, **kwargs: Any) -> Any:
+            await self._pace()
+            return await send(route, **kwargs)
+
+        setattr(self.http, "request", paced)  # noqa: B010 (an instance's method, replaced once)
+
+    async def _pace(self) -> None:
+        """Wait for this request's slot under the bot-wide rate (Discord allows 50/s):
+        discord.py only reacts to a global 429, after which every waiting request retries at
+        once, so a burst of questions would become a storm of 429s."""
         delay = self._requests.reserve(time.monotonic())
         if delay > 0:
             await asyncio.sleep(delay)
