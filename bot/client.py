@@ -17,12 +17,14 @@ import aiohttp
 import discord
 import redis.asyncio as aioredis
 import redis.exceptions
+from aiohttp import web
 from discord.ext import commands
 from discord.http import Route
 from redis import Redis as SyncRedis
 
 import bot.exts
 from bot import keys as bot_keys
+from bot import observe
 from bot.components import JOB_BUTTONS
 from bot.logic.pacing import TokenBucket
 from fathom.settings import Settings
@@ -59,6 +61,7 @@ class FathomBot(commands.Bot):
             guild_ready_timeout=guild_ready_timeout,
         )
         self.settings = settings
+        self._endpoint: web.AppRunner | None = None
         self._requests = TokenBucket(settings.bot_requests_per_s, burst=5)
         # The one place every bot-token REST request passes: discord.py's HTTPClient.request
         # (interaction responses go through its webhook adapter instead, unpaced, as Discord
@@ -68,7 +71,12 @@ class FathomBot(commands.Bot):
 
         async def paced(route: Route, **kwargs: Any) -> Any:
             await self._pace()
-            return await send(route, **kwargs)
+            observe.DISCORD_REQUESTS.inc()
+            try:
+                return await send(route, **kwargs)
+            except discord.HTTPException as exc:
+                observe.DISCORD_ERRORS.labels(status=str(exc.status)).inc()
+                raise
 
         setattr(self.http, "request", paced)  # noqa: B010 (an instance's method, replaced once)
 
@@ -83,6 +91,14 @@ class FathomBot(commands.Bot):
     async def setup_hook(self) -> None:
         self.redis = aioredis.Redis.from_url(self.settings.redis_url)
         self.rq_conn = SyncRedis.from_url(self.settings.redis_url)
+        settings = self.settings
+        if settings.bot_http_port:
+            try:
+                self._endpoint = await observe.start(
+                    settings.http_host, settings.bot_http_port, self.health
+                )
+            except OSError as exc:
+                log.error("bot: /metrics and /healthz cannot listen (%s)", exc)
         self.add_dynamic_items(*JOB_BUTTONS)
         for extension in extension_names():
             await self.load_extension(extension)
@@ -106,9 +122,22 @@ class FathomBot(commands.Bot):
         await self.redis.set(key, digest)
         log.info("synced %d application commands (%s)", len(synced), guild_id or "global")
 
+    async def health(self) -> tuple[bool, str]:
+        """Healthy while Redis answers and the gateway is connected."""
+        try:
+            await self.redis.ping()
+        except TRANSIENT_ERRORS as exc:
+            return False, f"Redis does not answer: {exc}"
+        if self.is_closed() or not self.is_ready() or self.ws is None:
+            return False, "not connected to Discord's gateway"
+        observe.GATEWAY_LATENCY.set(self.latency)
+        return True, "ok"
+
     async def close(self) -> None:
         # commands.Bot.close unloads the extensions first (each stops its own work, bounded).
         await super().close()
+        if self._endpoint is not None:
+            await self._endpoint.cleanup()
         if hasattr(self, "redis"):
             await self.redis.aclose()
             self.rq_conn.close()

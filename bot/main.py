@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 
+import aiohttp
 import discord
 import yarl
 from discord.gateway import DiscordWebSocket
@@ -49,6 +50,28 @@ async def serve(bot: FathomBot, token: str) -> None:
     await asyncio.gather(*closing)
 
 
+def unreachable(exc: BaseException, api_url: str) -> str:
+    """Why Discord could not be reached, in words: name resolution, a refused connection, TLS."""
+    host = yarl.URL(api_url).host or api_url
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return (
+            f"cannot resolve {host} (DNS): check this host's DNS and network, or "
+            "FATHOM_DISCORD_API_URL."
+        )
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return (
+            f"the TLS connection to {host} failed ({exc}): a proxy intercepting HTTPS, a wrong "
+            "system clock or missing CA certificates; or FATHOM_DISCORD_API_URL names an "
+            "http:// server with https://."
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return (
+            f"cannot connect to {host} ({exc.os_error.strerror or exc.os_error}): a firewall, no "
+            "route to the internet, or a REST proxy (FATHOM_DISCORD_API_URL) that is down."
+        )
+    return f"lost the connection to Discord ({type(exc).__name__}: {exc})."
+
+
 def run_bot() -> int:
     settings = get_settings()
     if settings.discord_token is None or not settings.discord_token.get_secret_value():
@@ -63,8 +86,15 @@ def run_bot() -> int:
     try:
         asyncio.run(serve(FathomBot(settings), settings.discord_token.get_secret_value()))
     except discord.LoginFailure:
-        print("fathom bot: Discord refused the token (FATHOM_DISCORD_TOKEN).", file=sys.stderr)
+        print(
+            "fathom bot: Discord refused the token (FATHOM_DISCORD_TOKEN): copy it again from "
+            "the developer portal (Bot → Reset Token).",
+            file=sys.stderr,
+        )
         return 2
+    except (aiohttp.ClientError, OSError) as exc:
+        print(f"fathom bot: {unreachable(exc, settings.discord_api_url)}", file=sys.stderr)
+        return 3
     except discord.PrivilegedIntentsRequired:
         print(
             "fathom bot: Discord refused the Message Content intent. Turn on MESSAGE CONTENT "

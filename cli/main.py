@@ -107,6 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_queue_parser(sub)
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="check a deployment end to end (the smoke test)",
+        description="Check Redis, the workers, the model server (health, model, context, a "
+        "one-token round trip), the renderer and the Discord token; one line per check, with "
+        "how to fix what is wrong. Exit 0 only when every check passes. In docker compose: "
+        "docker compose exec worker fathom doctor.",
+    )
+    doctor.set_defaults(target="cli.doctor:run")
+
     bot = sub.add_parser("bot", help="run the Discord bot")
     bot.set_defaults(target="cli.main:run_bot")
     return parser

@@ -110,6 +110,7 @@ class SolveStatus(StrEnum):
 
 class FailureCode(StrEnum):
     MODEL_UNREACHABLE = "model_unreachable"
+    MODEL_LOADING = "model_loading"
     OVERLOADED = "overloaded"
     QUESTION_TOO_LONG = "question_too_long"
     INVALID_REQUEST = "invalid_request"

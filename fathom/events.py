@@ -15,7 +15,7 @@ import redis
 from pydantic import ValidationError
 from redis.typing import EncodableT, FieldT
 
-from fathom import keys
+from fathom import keys, metrics
 from fathom.contract import (
     Document,
     Outcome,
@@ -134,6 +134,7 @@ def end_job(
         }
     )
     store_result(conn, result, ttl_s)
+    _count(conn, result)
     guild_id = result.origin.guild_id
     if guild_id is not None:
         _record_outcome(conn, guild_id, result)
@@ -152,6 +153,22 @@ def end_job(
         ),
     )
     return result
+
+
+def _count(conn: redis.Redis, result: SolveResult) -> None:
+    """The job's end in the metrics (fathom.metrics)."""
+    pipe = conn.pipeline(transaction=False)
+    reason = result.failure.code.value if result.failure else "none"
+    metrics.count(pipe, metrics.JOBS, outcome=result.status.value, reason=reason)
+    if result.completion_tokens:
+        metrics.count(pipe, metrics.TOKENS, result.completion_tokens)
+    timings = result.timings
+    if timings.queued_s is not None:
+        metrics.observe(pipe, metrics.WAIT, timings.queued_s, metrics.TIME_BUCKETS_S)
+    if timings.total_s is not None and timings.queued_s is not None and result.completion_tokens:
+        solve_s = timings.total_s - timings.queued_s
+        metrics.observe(pipe, metrics.SOLVE, solve_s, metrics.TIME_BUCKETS_S)
+    pipe.execute()
 
 
 def _record_outcome(conn: redis.Redis, guild_id: int, result: SolveResult) -> None:

@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     """Times an abandoned job (its worker died) is put back on the queue."""
     result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
 
+    # --- health and metrics (one HTTP endpoint per long-running process) ---------------
+    http_host: str = "127.0.0.1"
+    """Where `/metrics` and `/healthz` listen (0.0.0.0 inside a container)."""
+    worker_http_port: int = Field(9101, ge=0, le=65535)
+    """The worker pool's endpoint; 0: none."""
+    bot_http_port: int = Field(9102, ge=0, le=65535)
+    """The bot's endpoint; 0: none."""
+    log_format: Literal["text", "json"] = "text"
+    """Worker logs as text lines or JSON lines; every line of a job carries its job id."""
+
     # --- talking to the model server -------------------------------------------------------
     read_timeout_s: float = Field(120.0, gt=0.0)
     """Longest silence between two stream chunks before the stream counts as stalled."""

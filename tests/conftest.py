@@ -17,8 +17,11 @@ if TYPE_CHECKING:
     from devtools.fakediscord import FakeDiscord
     from simulator.server import SimulatorServer
 
-# Nothing the tests start may fall back to a model server configured in the shell.
+# Nothing the tests start may fall back to a model server configured in the shell, and no pool or
+# bot they start listens on the fixed /metrics ports (tests that look at them pick free ones).
 os.environ.pop("FATHOM_MODEL_URL", None)
+os.environ["FATHOM_WORKER_HTTP_PORT"] = "0"
+os.environ["FATHOM_BOT_HTTP_PORT"] = "0"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,6 +4,7 @@ with a sentence the asker can act on, or back off and try again (only transient 
 from __future__ import annotations
 
 import random
+import socket
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -32,30 +33,66 @@ class Trouble(StrEnum):
     DROPPED = "dropped"
 
 
+class Unreachable(StrEnum):
+    """Why a model server could not be talked to (told apart in the asker's message)."""
+
+    REFUSED = "refused"
+    """Nothing listens: down, not started, or (TGI) still loading its weights."""
+    UNRESOLVED = "unresolved"
+    """Its host name does not resolve."""
+    SILENT = "silent"
+    """Connecting or answering timed out."""
+    LOADING = "loading"
+    """It answers, but 503: the model is still loading."""
+
+
 class RetryLater(Exception):
     """Transient trouble: back off and try the model server again."""
 
-    def __init__(self, kind: Trouble, note: str) -> None:
+    def __init__(self, kind: Trouble, note: str, cause: Unreachable | None = None) -> None:
         super().__init__(note)
         self.kind = kind
         self.note = note
+        self.cause = cause
 
 
-NOT_REACHABLE_YET = "model server not reachable yet (still loading?), retrying"
 BUSY = "model server busy, retrying"
+NOTES = {
+    Unreachable.REFUSED: "nothing answers at the model server (connection refused), retrying",
+    Unreachable.UNRESOLVED: "the model server's host name does not resolve, retrying",
+    Unreachable.SILENT: "the model server does not answer, retrying",
+    Unreachable.LOADING: "the model server is loading the model (503), retrying",
+}
+
+
+def _unreachable(cause: Unreachable) -> RetryLater:
+    return RetryLater(Trouble.CONNECT, NOTES[cause], cause)
+
+
+def _connect_cause(exc: BaseException) -> Unreachable:
+    chain: BaseException | None = exc
+    while chain is not None:
+        if isinstance(chain, socket.gaierror):
+            return Unreachable.UNRESOLVED
+        if "name or service not known" in str(chain).lower() or "nodename" in str(chain).lower():
+            return Unreachable.UNRESOLVED
+        chain = chain.__cause__ or chain.__context__
+    return Unreachable.REFUSED
 
 
 def classify(exc: Exception, settings: Settings) -> JobFailed | RetryLater:
     """Map what the client raised to retry-or-fail. Only transient conditions are retried;
     anything unexpected is raised again."""
-    if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout):
-        return RetryLater(Trouble.CONNECT, NOT_REACHABLE_YET)
+    if isinstance(exc, httpx2.ConnectError):
+        return _unreachable(_connect_cause(exc))
+    if isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout):
+        return _unreachable(Unreachable.SILENT)
     if isinstance(exc, InferenceTimeoutError) and isinstance(
         exc.__cause__, httpx2.ConnectTimeout | httpx2.PoolTimeout
     ):
-        return RetryLater(Trouble.CONNECT, NOT_REACHABLE_YET)
+        return _unreachable(Unreachable.SILENT)
     if isinstance(exc, httpx2.TimeoutException):
-        return RetryLater(Trouble.CONNECT, "model server not answering, retrying")
+        return _unreachable(Unreachable.SILENT)
     if isinstance(exc, TimeoutError):
         # The client's per-read timeout (InferenceTimeoutError) or the stall clock.
         return JobFailed(
@@ -81,8 +118,14 @@ def classify(exc: Exception, settings: Settings) -> JobFailed | RetryLater:
 def _classify_status(status: int, detail: str) -> JobFailed | RetryLater:
     if status == 429 or "overloaded" in detail.lower():
         return RetryLater(Trouble.OVERLOADED, BUSY)
-    if status in (502, 503, 504):
-        return RetryLater(Trouble.CONNECT, f"model server unavailable (HTTP {status}), retrying")
+    if status == 503:
+        return _unreachable(Unreachable.LOADING)
+    if status in (502, 504):
+        return RetryLater(
+            Trouble.CONNECT,
+            f"model server unavailable (HTTP {status}), retrying",
+            Unreachable.SILENT,
+        )
     if status in (400, 413, 422):
         return _validation_failure(detail)
     if status in (401, 403):
@@ -139,7 +182,9 @@ def backoff_for(kind: Trouble, settings: Settings) -> Backoff:
     )
 
 
-def gave_up(kind: Trouble, count: int, model_url: str | None, waited_s: float) -> JobFailed:
+def gave_up(
+    kind: Trouble, count: int, model_url: str | None, waited_s: float, cause: Unreachable | None
+) -> JobFailed:
     if kind is Trouble.OVERLOADED:
         return JobFailed(
             FailureCode.OVERLOADED,
@@ -151,8 +196,23 @@ def gave_up(kind: Trouble, count: int, model_url: str | None, waited_s: float) -
             FailureCode.MODEL_ERROR,
             f"The model server dropped the connection {count} times while answering.",
         )
+    tried = f"{count} tries over {waited_s:.0f} s"
+    if cause is Unreachable.LOADING:
+        return JobFailed(
+            FailureCode.MODEL_LOADING,
+            f"The model server at {model_url} is up but still loading the model (it answered "
+            f"503 to {tried}). Try again in a few minutes.",
+        )
+    if cause is Unreachable.UNRESOLVED:
+        why = "its host name does not resolve (check FATHOM_MODEL_URL)"
+    elif cause is Unreachable.SILENT:
+        why = "it does not answer (timed out)"
+    else:
+        why = (
+            "nothing accepts the connection: the server is down or not started (TGI listens "
+            "only once its weights are loaded)"
+        )
     return JobFailed(
         FailureCode.MODEL_UNREACHABLE,
-        f"The model server at {model_url} did not answer after {count} tries over "
-        f"{waited_s:.0f} s; it may still be loading. Try again in a few minutes.",
+        f"The model server at {model_url} could not be reached ({tried}): {why}.",
     )

@@ -1,6 +1,6 @@
-"""The pool's watch on its model server: health and load, published to Redis for the moderators'
-`/queue status` and the operator's `fathom queue status` (the bot never talks to the model
-server itself).
+"""One look at the model server: its health and load (worker.observe looks every
+WATCH_INTERVAL_S and publishes it for the moderators' `/queue status`; the bot never talks to
+the model server itself).
 
 What each engine says about its load, from its Prometheus `/metrics`:
 TGI `tgi_queue_size` / `tgi_batch_current_size`; vLLM `vllm:num_requests_waiting` /
@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx2
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from fathom.admin import ModelView, publish_model_view
-from fathom.settings import Settings
+from fathom.admin import ModelView
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +90,3 @@ def look(http: httpx2.Client, model_url: str) -> ModelView:
         model_id=model_id,
         updated_at=time.time(),
     )
-
-
-def watch(settings: Settings) -> None:
-    """Look at the model server every WATCH_INTERVAL_S until killed (a process of the pool)."""
-    if not settings.model_url:
-        return
-    conn = redis.Redis.from_url(settings.redis_url)
-    with httpx2.Client(timeout=REQUEST_TIMEOUT_S) as http:
-        while True:
-            try:
-                publish_model_view(conn, look(http, settings.model_url), int(3 * WATCH_INTERVAL_S))
-            except redis.RedisError as exc:
-                log.warning("cannot publish the model server's state: %s", exc)
-            time.sleep(WATCH_INTERVAL_S)

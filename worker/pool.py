@@ -16,8 +16,8 @@ guarantees:
   and horse shares those pages;
 - in burst mode the render pool starts once the solve pool is done, so it sees every rendering
   job the solves enqueued;
-- beside the pools, a process watches the model server's health and load for the moderators
-  (worker.monitor).
+- beside the pools, a process serves `/metrics` and `/healthz` and watches the model server's
+  health and load for the moderators (worker.observe).
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ from rq.serializers import JSONSerializer
 from rq.worker_pool import WorkerPool
 
 from fathom.settings import Settings, get_settings
-from worker.monitor import watch
+from worker.logs import configure as configure_logs
+from worker.observe import Expected
+from worker.observe import run as observe
 from worker.warmup import warm_up
 
 log = logging.getLogger("fathom.worker")
@@ -171,15 +173,15 @@ def _run_sibling(pool: FathomPool) -> None:
     _run_pool(pool, burst=False)
 
 
-def _watch_model_server(settings: Settings) -> None:
+def _observe(settings: Settings, expected: Expected) -> None:
     _die_with_parent()
-    watch(settings)
+    observe(settings, expected)
 
 
 def run_pool(workers: int | None, render_workers: int | None, burst: bool) -> int:
     """`fathom worker`: the pools, sized by the arguments or else the settings."""
     settings = get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logs(settings)
     conn = redis.Redis.from_url(settings.redis_url)
     try:
         conn.ping()
@@ -223,10 +225,8 @@ def run_pool(workers: int | None, render_workers: int | None, burst: bool) -> in
         fork.Process(target=_run_sibling, args=(other,), name="fathom-render-pool")
         for other in others
     ]
-    if solve_count:
-        starts.append(
-            fork.Process(target=_watch_model_server, args=(settings,), name="fathom-model-watch")
-        )
+    expected = Expected(solve_workers=solve_count, render_workers=render_count)
+    starts.append(fork.Process(target=_observe, args=(settings, expected), name="fathom-observe"))
     for process in starts:
         process.start()
         siblings.append(process)

@@ -17,7 +17,15 @@ from fathom.queue import cancel_message, enqueue_render
 from fathom.settings import Settings
 from fathom.tasks import cancel_and_wait
 from worker.attempt import attempt
-from worker.errors import JobFailed, RetryLater, Trouble, backoff_for, classify, gave_up
+from worker.errors import (
+    JobFailed,
+    RetryLater,
+    Trouble,
+    Unreachable,
+    backoff_for,
+    classify,
+    gave_up,
+)
 from worker.model_server import http_client
 from worker.prompt import build_messages
 from worker.state import SolveRun
@@ -38,6 +46,7 @@ async def solve_with_retries(run: SolveRun, http: httpx2.AsyncClient) -> SolveRe
     messages = build_messages(run.request, settings.instruction)
     rng = random.Random()
     failures = dict.fromkeys(Trouble, 0)
+    causes: dict[Trouble, Unreachable | None] = {}
     while True:
         run.attempt += 1
         try:
@@ -49,10 +58,12 @@ async def solve_with_retries(run: SolveRun, http: httpx2.AsyncClient) -> SolveRe
         if isinstance(verdict, JobFailed):
             raise verdict
         failures[verdict.kind] += 1
+        causes[verdict.kind] = verdict.cause
         count = failures[verdict.kind]
         backoff = backoff_for(verdict.kind, settings)
         if count >= backoff.attempts:
-            raise gave_up(verdict.kind, count, settings.model_url, run.waited_s())
+            cause = causes.get(verdict.kind)
+            raise gave_up(verdict.kind, count, settings.model_url, run.waited_s(), cause)
         delay = backoff.delay(count, rng)
         log.info("job %s: %s (in %.1f s)", run.job_id, verdict.note, delay)
         run.tokens = 0

@@ -11,8 +11,12 @@ NOT_DRAWN = "The solution was found but drawing its formulas failed; here it is 
 
 FAILURE_TEXT: dict[FailureCode, str] = {
     FailureCode.MODEL_UNREACHABLE: (
-        "The model server isn't reachable right now (it may still be starting up). "
-        "Nothing was solved; please try again in a few minutes."
+        "The model server can't be reached right now (it is down or not started). Nothing "
+        "was solved; please try again later."
+    ),
+    FailureCode.MODEL_LOADING: (
+        "The model is still loading on its server. Nothing was solved; please try again in a "
+        "few minutes."
     ),
     FailureCode.OVERLOADED: (
         "The model server stayed overloaded through every retry, so your question wasn't "

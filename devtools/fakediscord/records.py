@@ -758,7 +758,9 @@ def message_reference_payload(reference: JSON) -> MessageReferencePayload:
     return payload
 
 
-def app_info_payload(app_id: int, bot: UserRecord, owner: UserRecord) -> AppInfo:
+def app_info_payload(
+    app_id: int, bot: UserRecord, owner: UserRecord, flags: int = 0
+) -> AppInfo:
     return {
         "id": str(app_id),
         "name": bot.username,
@@ -766,7 +768,7 @@ def app_info_payload(app_id: int, bot: UserRecord, owner: UserRecord) -> AppInfo
         "icon": None,
         "summary": "",
         "description": "A fake application for tests",
-        "flags": 0,
+        "flags": flags,
         "owner": owner.to_payload(),
         "bot_public": True,
         "bot_require_code_grant": False,

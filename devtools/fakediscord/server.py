@@ -127,6 +127,15 @@ def json_response(
     )
 
 
+APPLICATION_INTENT_FLAGS = {
+    gw.GUILD_PRESENCES: 1 << 13,  # GATEWAY_PRESENCE_LIMITED
+    gw.GUILD_MEMBERS: 1 << 15,  # GATEWAY_GUILD_MEMBERS_LIMITED
+    gw.MESSAGE_CONTENT: 1 << 19,  # GATEWAY_MESSAGE_CONTENT_LIMITED
+}
+"""The application's flags for the privileged intents ticked in the developer portal, as
+Discord sets them for an app in fewer than 100 servers (the `_LIMITED` ones)."""
+
+
 class FakeDiscord:
     """A Discord for one test: world state, the servers, recordings and the test's controls."""
 
@@ -1608,7 +1617,14 @@ class FakeDiscord:
         return json_response(user.to_payload())
 
     async def _get_application(self, request: web.Request) -> web.Response:
-        return json_response(app_info_payload(self.application_id, self.bot_user, self.owner))
+        flags = sum(
+            flag
+            for intent, flag in APPLICATION_INTENT_FLAGS.items()
+            if self.privileged_intents_enabled & intent
+        )
+        return json_response(
+            app_info_payload(self.application_id, self.bot_user, self.owner, flags)
+        )
 
     async def _get_gateway(self, request: web.Request) -> web.Response:
         return json_response({"url": self.gateway_url})

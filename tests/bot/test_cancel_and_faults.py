@@ -111,7 +111,7 @@ async def test_model_server_down_is_a_short_specific_message(
         thread = await world.thread()
         [notice] = await world.wait(lambda: world.posts(thread), "the outcome")
         await world.wait(lambda: "Not solved" in status.content, "the final status")
-    assert "isn't reachable" in notice.content
+    assert "can't be reached" in notice.content
     assert len(notice.content) < 300
 
 

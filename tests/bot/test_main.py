@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -16,6 +17,8 @@ import redis
 from bot.main import point_at_discord, run_bot
 from devtools.fakediscord import FakeDiscord
 from fathom.settings import Settings, get_settings
+from simulator.server import SimulatorServer
+from tests.conftest import free_port
 
 
 @pytest.fixture
@@ -107,3 +110,45 @@ async def test_sigterm_stops_the_bot_cleanly(
             await process.wait()
     assert process.returncode == 0, stderr.decode()
     assert "stopping" in stderr.decode()
+
+
+def run_bot_pointed_at(api_url: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "FATHOM_DISCORD_TOKEN": "a-token",
+        "FATHOM_DISCORD_API_URL": api_url,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "bot"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_no_route_to_discord_says_which(redis_conn: redis.Redis) -> None:
+    refused = run_bot_pointed_at(f"http://127.0.0.1:{free_port()}/api/v10")
+    unresolved = run_bot_pointed_at("https://discord.invalid/api/v10")
+    assert refused.returncode == 3
+    assert "cannot connect to 127.0.0.1" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert unresolved.returncode == 3
+    assert "cannot resolve discord.invalid (DNS)" in unresolved.stderr
+    assert "Traceback" not in unresolved.stderr
+
+
+def test_tls_to_a_plain_http_server_says_so(
+    redis_conn: redis.Redis, fake_tgi: SimulatorServer
+) -> None:
+    done = run_bot_pointed_at(fake_tgi.url.replace("http://", "https://") + "/api/v10")
+    assert done.returncode == 3
+    assert "the TLS connection to 127.0.0.1 failed" in done.stderr
+
+
+async def test_a_bad_token_says_what_to_do(
+    fake_discord: FakeDiscord, redis_conn: redis.Redis
+) -> None:
+    code, stderr = await run_bot_process(fake_discord, FATHOM_DISCORD_TOKEN="wrong")
+    assert code == 2
+    assert "Discord refused the token" in stderr

@@ -40,7 +40,8 @@ def failed(code: FailureCode, message: str = "detail") -> SolveResult:
     ("res", "words"),
     [
         (result(SolveStatus.TRUNCATED, budget_tokens=16000), ["16,000-token", "partial"]),
-        (failed(FailureCode.MODEL_UNREACHABLE), ["isn't reachable"]),
+        (failed(FailureCode.MODEL_UNREACHABLE), ["can't be reached", "down or not started"]),
+        (failed(FailureCode.MODEL_LOADING), ["still loading", "few minutes"]),
         (failed(FailureCode.OVERLOADED), ["overloaded", "retry"]),
         (result(SolveStatus.CANCELLED), ["Cancelled"]),
         (result(SolveStatus.SOLVED, rendering=Rendering.FAILED), ["plain text"]),

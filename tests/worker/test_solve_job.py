@@ -24,12 +24,12 @@ from fathom.contract import (
 )
 from fathom.events import job_events, load_result
 from fathom.queue import CancelOutcome, cancel_job, enqueue_solve
-from fathom.settings import Settings
+from fathom.settings import Settings, get_settings
 from simulator import SIMULATOR_MODEL_ID
 from simulator.server import SimulatorServer
 from tests.conftest import free_port
 from tests.worker.conftest import Configure, solve_now, work_burst
-from worker.errors import JobFailed, RetryLater, classify
+from worker.errors import JobFailed, RetryLater, Trouble, Unreachable, classify, gave_up
 
 QUESTION = "What is the sum of the first 100 positive integers?"
 
@@ -124,11 +124,40 @@ def test_unreachable_server_fails_after_bounded_retries(
     assert result.status is SolveStatus.FAILED
     assert result.failure is not None
     assert result.failure.code is FailureCode.MODEL_UNREACHABLE
-    assert "did not answer after 3 tries" in result.failure.message
+    assert "could not be reached (3 tries over" in result.failure.message
+    assert "nothing accepts the connection" in result.failure.message
     history = job_events(redis_conn, job_id)
     assert history[-1].phase is Phase.FAILED
     assert history[-1].note == result.failure.message
-    assert sum("not reachable" in (e.note or "") for e in history) == 2
+    assert sum("connection refused" in (e.note or "") for e in history) == 2
+
+
+def test_a_host_name_that_does_not_resolve_is_told_apart(
+    redis_conn: redis.Redis, configure: Configure
+) -> None:
+    settings = configure(MODEL_URL="http://model-server.invalid:80", CONNECT_ATTEMPTS=2)
+    result = solve_now(redis_conn, settings, SolveRequest(question=QUESTION, render=False))
+    assert result.failure is not None
+    assert result.failure.code is FailureCode.MODEL_UNREACHABLE
+    assert "host name does not resolve" in result.failure.message
+
+
+def test_a_server_loading_its_model_is_told_apart_from_one_that_is_down() -> None:
+    request = httpx2.Request("POST", "http://tgi/v1/chat/completions")
+    loading = classify(
+        HfHubHTTPError("x", response=httpx2.Response(503, text="Loading model", request=request)),
+        get_settings(),
+    )
+    refused = classify(httpx2.ConnectError("refused", request=request), get_settings())
+    assert isinstance(loading, RetryLater)
+    assert isinstance(refused, RetryLater)
+    assert (loading.cause, refused.cause) == (Unreachable.LOADING, Unreachable.REFUSED)
+    assert gave_up(Trouble.CONNECT, 8, "http://tgi", 95.0, loading.cause).code is (
+        FailureCode.MODEL_LOADING
+    )
+    down = gave_up(Trouble.CONNECT, 8, "http://tgi", 95.0, refused.cause)
+    assert down.code is FailureCode.MODEL_UNREACHABLE
+    assert "could not be reached (8 tries over 95 s)" in down.message
 
 
 def test_worker_without_a_model_url_fails_at_once(

@@ -9,6 +9,7 @@ shows the solution as plain text and nothing is lost.
 from __future__ import annotations
 
 import logging
+import time
 from types import TracebackType
 
 import redis
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 from rq import get_current_job
 from rq.job import Job
 
+from fathom import metrics
 from fathom.contract import Failure, FailureCode, Rendering, SolveResult, SolveStatus
 from fathom.events import end_job, load_result, store_document
 from fathom.settings import get_settings
@@ -70,6 +72,20 @@ def _end_plain(conn: redis.Redis, job_id: str, result: SolveResult | None) -> No
 
 
 def render_solution(job_id: str) -> None:
+    started = time.monotonic()
+    try:
+        _render(job_id)
+    finally:
+        job = get_current_job()
+        if job is not None:
+            pipe = job.connection.pipeline(transaction=False)
+            metrics.observe(
+                pipe, metrics.RENDER, time.monotonic() - started, metrics.RENDER_BUCKETS_S
+            )
+            pipe.execute()
+
+
+def _render(job_id: str) -> None:
     job = get_current_job()
     settings = get_settings()
     conn = job.connection if job is not None else redis.Redis.from_url(settings.redis_url)

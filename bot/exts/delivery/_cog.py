@@ -18,6 +18,7 @@ import discord
 import redis.exceptions
 from discord.ext import commands, tasks
 
+from bot import observe
 from bot.client import TRANSIENT_ERRORS, FathomBot
 from bot.components import status_view
 from bot.exts.delivery._board import StatusBoard, TrackedJob
@@ -212,6 +213,7 @@ class Delivery(commands.Cog):
     @tasks.loop(seconds=1.0)
     async def edit_loop(self) -> None:
         self.board.edit_due()
+        observe.FOLLOWING.set(len(self.board.jobs))
 
     @tasks.loop(seconds=15.0)
     async def refresh_loop(self) -> None:
@@ -303,5 +305,7 @@ class Delivery(commands.Cog):
                 if timings.total_s is not None and result.status is SolveStatus.SOLVED:
                     self.board.solved_in(timings.total_s - (timings.queued_s or 0.0))
                 self.board.finish(job, final)
+                observe.DELIVERIES.labels(result="delivered").inc()
                 return
+            observe.DELIVERIES.labels(result="postponed").inc()
             log.error("delivery of job %s postponed to the next reconcile", job_id)
