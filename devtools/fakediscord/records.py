@@ -758,9 +758,7 @@ def message_reference_payload(reference: JSON) -> MessageReferencePayload:
     return payload
 
 
-def app_info_payload(
-    app_id: int, bot: UserRecord, owner: UserRecord, flags: int = 0
-) -> AppInfo:
+def app_info_payload(app_id: int, bot: UserRecord, owner: UserRecord, flags: int = 0) -> AppInfo:
     return {
         "id": str(app_id),
         "name": bot.username,
