@@ -32,7 +32,11 @@ def config_file() -> Path:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="FATHOM_", extra="ignore", frozen=True, env_ignore_empty=True
+        env_prefix="FATHOM_",
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,
+        use_attribute_docstrings=True,
     )
 
     # --- where things are -------------------------------------------------------------
@@ -42,12 +46,17 @@ class Settings(BaseSettings):
     """Base URL of TGI or any OpenAI-compatible server (FATHOM_MODEL_URL). None: `fathom ask`
     starts the local simulator and says so."""
     model_api_key: SecretStr | None = None
+    """The model server's API key (TGI --api-key, vLLM --api-key, llama.cpp --api-key)."""
     model_id: str = "FractalAIResearch/Fathom-R1-14B"
+    """The model the server must serve (`fathom doctor` checks it)."""
 
     # --- prompt and sampling (from the model card) --------------------------------------
     instruction: str = FATHOM_INSTRUCTION
+    """Added after every question, as the model card asks."""
     temperature: float = Field(0.6, ge=0.0, le=2.0)
+    """Sampling temperature (the model card's 0.6)."""
     top_p: float = Field(0.95, gt=0.0, lt=1.0)
+    """Nucleus sampling (the model card's 0.95; TGI rejects 1.0)."""
     seed: int | None = None
     """Fixed sampling seed; None draws a fresh one per job (recorded in the result)."""
     context_tokens: int = Field(16384, gt=0)
@@ -57,15 +66,20 @@ class Settings(BaseSettings):
 
     # --- queues and workers --------------------------------------------------------------
     solve_queue: str = "fathom-solve"
+    """The RQ queue of solve jobs."""
     fair_queue: bool = True
     """Servers share the workers fairly, and members within a server (fathom.fairness); off:
     strictly first come, first served."""
     render_queue: str = "fathom-render"
+    """The RQ queue of rendering jobs (CPU only)."""
     workers: int = Field(32, ge=1)
     """Solve workers in the pool: match the model server's batch concurrency."""
     render_workers: int = Field(1, ge=0)
+    """Render workers in the pool (CPU; each keeps a MathJax node process)."""
     worker_ttl_s: int = Field(30, ge=10)
+    """A dead worker's job is noticed this long after its last heartbeat."""
     maintenance_interval_s: int = Field(10, ge=1)
+    """How often workers look for abandoned jobs."""
     job_timeout_s: int = Field(1800, ge=10)
     """Hard limit of one solve job, queueing excluded."""
     render_job_timeout_s: int = Field(120, ge=5)
@@ -73,6 +87,7 @@ class Settings(BaseSettings):
     job_retries: int = Field(2, ge=0)
     """Times an abandoned job (its worker died) is put back on the queue."""
     result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    """How long results (and the bot's records of them) are kept."""
 
     # --- health and metrics (one HTTP endpoint per long-running process) ---------------
     http_host: str = "127.0.0.1"
@@ -88,21 +103,31 @@ class Settings(BaseSettings):
     read_timeout_s: float = Field(120.0, gt=0.0)
     """Longest silence between two stream chunks before the stream counts as stalled."""
     connect_attempts: int = Field(8, ge=1)
+    """Tries against a model server that cannot be reached or is loading."""
     connect_backoff_s: float = Field(2.0, gt=0.0)
+    """First wait between those tries (doubling, with jitter)."""
     connect_backoff_max_s: float = Field(30.0, gt=0.0)
+    """Longest wait between those tries."""
     overload_attempts: int = Field(30, ge=1)
+    """Tries against an overloaded model server."""
     overload_backoff_s: float = Field(1.0, gt=0.0)
+    """First wait between those tries (doubling, with jitter)."""
     overload_backoff_max_s: float = Field(15.0, gt=0.0)
+    """Longest wait between those tries."""
     progress_interval_s: float = Field(1.0, gt=0.0)
     """Least time between two progress events of one job."""
 
     # --- questions ------------------------------------------------------------------------------
     max_question_chars: int = Field(4000, ge=1)
+    """Longest question taken (servers can set a lower limit)."""
 
     # --- Discord ----------------------------------------------------------------------------------
     discord_token: SecretStr | None = None
+    """The bot's token (developer portal → Bot)."""
     discord_api_url: str = "https://discord.com/api/v10"
+    """Discord's REST API, or a REST proxy (nirn-proxy and the like)."""
     discord_gateway_url: str = "wss://gateway.discord.gg/"
+    """Discord's gateway."""
     discord_test_guild_id: int | None = None
     """Sync slash commands to this guild only (instant), instead of globally."""
     operator_ids: list[int] = Field(default_factory=list)
