@@ -18,6 +18,7 @@ import discord
 import redis.asyncio as aioredis
 import redis.exceptions
 from aiohttp import web
+from discord import app_commands
 from discord.ext import commands
 from discord.http import Route
 from redis import Redis as SyncRedis
@@ -41,6 +42,15 @@ TRANSIENT_ERRORS = (
 """What Discord's and Redis's clients raise for trouble that may pass: try again later."""
 
 
+class FathomTree(app_commands.CommandTree[Any]):
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        """Any command that fails still answers the person who used it (only they see it)."""
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        await answer_failure(interaction, cause)
+
+
 class FathomBot(commands.Bot):
     """Clients are made in `setup_hook` (inside the running loop), never at import."""
 
@@ -59,6 +69,7 @@ class FathomBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             guild_ready_timeout=guild_ready_timeout,
+            tree_cls=FathomTree,
         )
         self.settings = settings
         self._endpoint: web.AppRunner | None = None
@@ -141,6 +152,33 @@ class FathomBot(commands.Bot):
         if hasattr(self, "redis"):
             await self.redis.aclose()
             self.rq_conn.close()
+
+
+UNAVAILABLE = (
+    "⚠️ The queue is unavailable right now (its database does not answer). Nothing was "
+    "queued or changed — please try again in a minute."
+)
+BROKEN = (
+    "⚠️ Something went wrong on our side, so nothing was done. The operators can see why in "
+    "the bot's log; please try again."
+)
+
+
+def failure_text(error: BaseException) -> str:
+    return UNAVAILABLE if isinstance(error, redis.exceptions.RedisError) else BROKEN
+
+
+async def answer_failure(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """Tell the person who used a command or a button that it failed, and how; log why."""
+    log.error("interaction %s failed", interaction.id, exc_info=error)
+    text = failure_text(error)
+    try:
+        if interaction.response.is_done():
+            await interaction.edit_original_response(content=text, view=None)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException as exc:  # the interaction expired meanwhile
+        log.warning("could not tell interaction %s it failed: %s", interaction.id, exc)
 
 
 def extension_names() -> list[str]:

@@ -12,6 +12,10 @@ PROMISED = f"{PREFIX}:bot:promised"
 every job whose outcome the bot has not delivered yet. Read back after a restart."""
 
 
+DRAFTS = f"{PREFIX}:bot:drafts"
+"""Hash job_id → a question being taken in (bot.records.Draft), until its job is promised."""
+
+
 def job_key(job_id: str) -> str:
     """The promise of a delivered job, kept `result_ttl_s` for its buttons (Solve again…)."""
     return f"{PREFIX}:bot:job:{job_id}"

@@ -43,6 +43,30 @@ class Promise(BaseModel):
     created_at: float = Field(default_factory=time.time)
 
 
+class Draft(BaseModel):
+    """A question being taken in, saved before its status message is posted: if the bot stops
+    before it has promised the job, the restarted bot finishes taking it (the status message
+    carries a nonce, so posting it again returns the one Discord already has)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: int = 1
+    job_id: str
+    user_id: int
+    guild_id: int | None = None
+    kind: TargetKind
+    """THREAD: a status message in a text channel, a thread made from it."""
+    status_channel_id: int
+    reply_to_message_id: int | None = None
+    position: int
+    question: str
+    history: list[Turn] = Field(default_factory=list)
+    show_reasoning: bool = False
+    private: bool = False
+    seed: int | None = None
+    created_at: float = Field(default_factory=time.time)
+
+
 class Conversation(BaseModel):
     """A solution thread's asker and the turns so far (question + written solution each)."""
 

@@ -12,7 +12,7 @@ from redis.exceptions import ResponseError, WatchError
 
 from bot import keys as bot_keys
 from bot.logic.checks import Limits, check_quota
-from bot.records import Conversation, Promise
+from bot.records import Conversation, Draft, Promise
 from fathom import keys
 from fathom.contract import Document, ProgressEvent, SolveResult
 from fathom.events import StreamEntry, decode_entries
@@ -75,8 +75,22 @@ class BotStore:
         await self.conn.zrem(bot_keys.user_pending(user_id), job_id)
 
     # --- promises ----------------------------------------------------------------------------
+    async def save_draft(self, draft: Draft) -> None:
+        await self.conn.hset(bot_keys.DRAFTS, draft.job_id, draft.model_dump_json())
+
+    async def drafts(self) -> list[Draft]:
+        raw = _bytes_map(await self.conn.hgetall(bot_keys.DRAFTS))
+        return [Draft.model_validate_json(value) for value in raw.values()]
+
+    async def drop_draft(self, job_id: str) -> None:
+        await self.conn.hdel(bot_keys.DRAFTS, job_id)
+
     async def save_promise(self, promise: Promise) -> None:
-        await self.conn.hset(bot_keys.PROMISED, promise.job_id, promise.model_dump_json())
+        """The job is promised (its draft, if any, is done with)."""
+        pipe = self.conn.pipeline(transaction=True)
+        pipe.hset(bot_keys.PROMISED, promise.job_id, promise.model_dump_json())
+        pipe.hdel(bot_keys.DRAFTS, promise.job_id)
+        await pipe.execute()
 
     async def promises(self) -> list[Promise]:
         raw = _bytes_map(await self.conn.hgetall(bot_keys.PROMISED))

@@ -39,6 +39,11 @@ def message_nonce(job_id: str, index: int) -> str:
     return digest[:NONCE_LIMIT]
 
 
+def status_nonce(job_id: str) -> str:
+    """The nonce of a job's status message (see `message_nonce`)."""
+    return message_nonce(job_id, -1)
+
+
 def quote(question: str, limit: int = QUOTE_LIMIT) -> str:
     """The question as a Markdown block quote, shortened to `limit` characters."""
     text = question.strip()

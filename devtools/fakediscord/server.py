@@ -127,6 +127,9 @@ def json_response(
     )
 
 
+NONCE_WINDOW_S = 300.0
+"""How long Discord remembers a message's nonce for `enforce_nonce` ("a few minutes")."""
+
 APPLICATION_INTENT_FLAGS = {
     gw.GUILD_PRESENCES: 1 << 13,  # GATEWAY_PRESENCE_LIMITED
     gw.GUILD_MEMBERS: 1 << 15,  # GATEWAY_GUILD_MEMBERS_LIMITED
@@ -160,6 +163,11 @@ class FakeDiscord:
         self.limiter = RateLimiter(enabled=rate_limits)
         self.privileged_intents_enabled = gw.PRIVILEGED_INTENTS
         """Privileged intents ticked in the developer portal; asking for others closes 4014."""
+        self.nonce_hits = 0
+        """Bot messages not created again because their nonce was recent (enforce_nonce)."""
+        self.after_bot_message: Callable[[MessageRecord], Awaitable[None]] | None = None
+        """Called once a bot message is stored, before the answer goes back (a test can crash
+        the bot there: the message exists, but the bot never learns it was sent)."""
 
         self.application_id = new_snowflake()
         self.bot_user = UserRecord(self.application_id, bot_name, bot_name, bot=True)
@@ -1961,8 +1969,32 @@ class FakeDiscord:
         uploads: Mapping[int, Upload] = request[UPLOADS_KEY]
         if uploads:
             self._bot_can(channel, discord.Permissions(attach_files=True))
-        message = self._create_message(channel, self.bot_user, request[BODY_KEY] or {}, uploads)
+        body = request[BODY_KEY] or {}
+        earlier = self._same_nonce(channel, self.bot_user, body)
+        if earlier is not None:
+            self.nonce_hits += 1
+            return json_response(self.message_payload(earlier))
+        message = self._create_message(channel, self.bot_user, body, uploads)
+        if self.after_bot_message is not None:
+            await self.after_bot_message(message)
         return json_response(self.message_payload(message))
+
+    def _same_nonce(
+        self, channel: ChannelRecord, author: UserRecord, body: JSON
+    ) -> MessageRecord | None:
+        """Discord's `enforce_nonce`: a message with the nonce of one the same author created in
+        the same channel within the last few minutes is not created again; the first one is
+        returned instead."""
+        nonce = body.get("nonce")
+        if nonce is None or not body.get("enforce_nonce"):
+            return None
+        recent = time.monotonic() - NONCE_WINDOW_S
+        for message in reversed(channel.messages):
+            if message.created_at < recent:
+                return None
+            if message.author.id == author.id and str(message.nonce) == str(nonce):
+                return message
+        return None
 
     async def _get_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request)

@@ -112,3 +112,20 @@ async def test_history_fetch_and_delete(fake_discord: FakeDiscord) -> None:
     assert deleted == [second.id]
     assert fake_discord.messages[second.id].deleted
     assert [m.id for m in fake_discord.channel_messages(channel)] == [first.id]
+
+
+async def test_a_message_sent_again_with_an_enforced_nonce_is_not_created_twice(
+    fake_discord: FakeDiscord,
+) -> None:
+    guild = fake_discord.create_guild()
+    channel = fake_discord.create_text_channel(guild, "math")
+    client = discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+    async with running(client, fake_discord):
+        target = client.get_partial_messageable(channel.id)
+        first = await target.send("answer", nonce="job-1:0")
+        again = await target.send("answer", nonce="job-1:0")
+        other = await target.send("answer", nonce="job-1:1")
+    assert again.id == first.id
+    assert other.id != first.id
+    assert [m.content for m in fake_discord.channel_messages(channel)] == ["answer", "answer"]
+    assert fake_discord.nonce_hits == 1

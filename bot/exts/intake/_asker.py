@@ -21,10 +21,10 @@ from bot.components import status_view
 from bot.exts.delivery import Delivery
 from bot.guild_settings import GuildSettingsStore, effective
 from bot.logic.checks import Attachment, Limits, check_question
-from bot.logic.naming import status_header, thread_name
+from bot.logic.naming import status_header, status_nonce, thread_name
 from bot.logic.privileges import Privilege
 from bot.logic.progress import JobProgress, status_text
-from bot.records import Promise, TargetKind
+from bot.records import Draft, Promise, TargetKind
 from bot.store import BotStore
 from fathom import keys, queue
 from fathom.contract import Origin, Phase, SolveRequest, SolveStatus, Turn
@@ -179,6 +179,7 @@ class Asker:
                 interaction, question, job_id, position, anchor
             )
         except discord.HTTPException as exc:
+            await self.store.drop_draft(job_id)
             await self.release(user.id, job_id, gate)
             log.info("could not open a place for a question: %s", exc)
             if not isinstance(exc, discord.Forbidden):
@@ -219,21 +220,19 @@ class Asker:
         kind = (
             TargetKind.DM if isinstance(message.channel, discord.DMChannel) else TargetKind.CHANNEL
         )
+        draft = _draft(
+            job_id, user.id, guild_id, kind, message.channel.id, message.id, question, position
+        )
         try:
-            status = await message.reply(
-                self._status_content(question.text, user.id, job_id, position, kind),
-                view=status_view(job_id),
-                allowed_mentions=NONE,
-                mention_author=False,
-            )
+            place = await self._open(draft)
         except discord.HTTPException as exc:
+            await self.store.drop_draft(job_id)
             await self.release(user.id, job_id, gate)
             log.info("could not answer a message: %s", exc)
             return
-        place = Place(kind, status, message.channel.id)
         if await self._launch(job_id, user.id, guild_id, question, place, position) is None:
             await self.release(user.id, job_id, gate)
-            await status.edit(content=ENQUEUE_FAILED, view=None, allowed_mentions=NONE)
+            await place.status.edit(content=ENQUEUE_FAILED, view=None, allowed_mentions=NONE)
 
     # --- buttons -----------------------------------------------------------------------------
     async def cancel(self, interaction: discord.Interaction[Any], job_id: str) -> None:
@@ -328,45 +327,97 @@ class Asker:
         user = interaction.user
         channel = interaction.channel
         bot_present = interaction.guild_id is None or self.bot.get_guild(interaction.guild_id)
-        reference = anchor.to_reference(fail_if_not_exists=False) if anchor else None
-        extra: dict[str, Any] = {"reference": reference} if reference else {}
-
-        def content(kind: TargetKind) -> str:
-            return self._status_content(question.text, user.id, job_id, position, kind)
-
         in_bot_dm = (
             isinstance(channel, discord.DMChannel) and not interaction.context.private_channel
         )
+        reply_to = anchor.id if anchor is not None else None
         if (
             question.private
             or not bot_present
             or not (in_bot_dm or isinstance(channel, discord.TextChannel | discord.Thread))
         ):
             dm = user.dm_channel or await user.create_dm()
-            status = await dm.send(
-                content(TargetKind.DM), view=status_view(job_id), allowed_mentions=NONE
+            where, kind, reply_to = dm.id, TargetKind.DM, None
+        elif isinstance(channel, discord.TextChannel):
+            where, kind = channel.id, TargetKind.THREAD
+        else:
+            assert isinstance(channel, discord.Thread | discord.DMChannel)
+            where = channel.id
+            kind = TargetKind.DM if isinstance(channel, discord.DMChannel) else TargetKind.CHANNEL
+        draft = _draft(
+            job_id, user.id, interaction.guild_id, kind, where, reply_to, question, position
+        )
+        return await self._open(draft)
+
+    async def _open(self, draft: Draft) -> Place:
+        """Save the draft, then post the status message (with its nonce, so a resend after a
+        crash is the same message) and, in a text channel, make its thread."""
+        await self.store.save_draft(draft)
+        extra: dict[str, Any] = {}
+        if draft.reply_to_message_id is not None:
+            extra["reference"] = discord.MessageReference(
+                message_id=draft.reply_to_message_id,
+                channel_id=draft.status_channel_id,
+                fail_if_not_exists=False,
             )
-            return Place(TargetKind.DM, status, dm.id)
-        if isinstance(channel, discord.TextChannel):
-            status = await channel.send(
-                content(TargetKind.THREAD), view=status_view(job_id), allowed_mentions=NONE, **extra
+        channel = self.bot.get_partial_messageable(draft.status_channel_id)
+        status = await channel.send(
+            self._status_content(
+                draft.question, draft.user_id, draft.job_id, draft.position, draft.kind
+            ),
+            view=status_view(draft.job_id),
+            allowed_mentions=NONE,
+            nonce=status_nonce(draft.job_id),
+            **extra,
+        )
+        if draft.kind is not TargetKind.THREAD:
+            return Place(draft.kind, status, draft.status_channel_id)
+        try:
+            thread_id = await self._thread_of(status, draft.question)
+        except discord.HTTPException as exc:
+            log.info("no thread for job %s (%s); answering in the channel", draft.job_id, exc)
+            return Place(TargetKind.CHANNEL, status, draft.status_channel_id)
+        return Place(TargetKind.THREAD, status, thread_id)
+
+    async def _thread_of(self, status: discord.Message, question: str) -> int:
+        """The thread started from the status message: made now, or the one a bot that
+        stopped midway had already made (a thread from a message has the message's id)."""
+        try:
+            # Through the REST route: after a restart the channel is not cached yet.
+            thread = await self.bot.http.start_thread_with_message(
+                status.channel.id,
+                status.id,
+                name=thread_name(question),
+                auto_archive_duration=self.settings.thread_auto_archive_min,
+            )
+        except discord.HTTPException as exc:
+            if exc.code == THREAD_ALREADY_MADE:
+                return status.id
+            raise
+        return int(thread["id"])
+
+    async def recover(self) -> None:
+        """Finish taking the questions a stopped bot had begun to take (drafts): the status
+        message, the thread, the promise and the job."""
+        for draft in await self.store.drafts():
+            question = Question(
+                text=draft.question,
+                history=tuple(draft.history),
+                show_reasoning=draft.show_reasoning,
+                private=draft.private,
+                seed=draft.seed,
             )
             try:
-                thread = await channel.create_thread(
-                    name=thread_name(question.text),
-                    message=status,
-                    auto_archive_duration=self.settings.thread_auto_archive_min,
-                )
+                place = await self._open(draft)
             except discord.HTTPException as exc:
-                log.info("no thread for job %s (%s); answering in the channel", job_id, exc)
-                return Place(TargetKind.CHANNEL, status, channel.id)
-            return Place(TargetKind.THREAD, status, thread.id)
-        assert isinstance(channel, discord.Thread | discord.DMChannel)
-        kind = TargetKind.DM if isinstance(channel, discord.DMChannel) else TargetKind.CHANNEL
-        status = await channel.send(
-            content(kind), view=status_view(job_id), allowed_mentions=NONE, **extra
-        )
-        return Place(kind, status, channel.id)
+                log.warning("a question taken before a restart is dropped: %s", exc)
+                await self.store.drop_draft(draft.job_id)
+                await self.store.release(draft.user_id, draft.job_id)
+                continue
+            log.info("job %s: taken in after a restart", draft.job_id)
+            await self._launch(
+                draft.job_id, draft.user_id, draft.guild_id, question, place, draft.position
+            )
 
     async def _launch(
         self,
@@ -415,6 +466,36 @@ class Asker:
         if placed + 1 != position:
             self.delivery.moved(job_id, placed + 1)
         return placed + 1
+
+
+THREAD_ALREADY_MADE = 160004
+"""Discord's error code: a thread has already been created for this message."""
+
+
+def _draft(
+    job_id: str,
+    user_id: int,
+    guild_id: int | None,
+    kind: TargetKind,
+    where: int,
+    reply_to: int | None,
+    question: Question,
+    position: int,
+) -> Draft:
+    return Draft(
+        job_id=job_id,
+        user_id=user_id,
+        guild_id=guild_id,
+        kind=kind,
+        status_channel_id=where,
+        reply_to_message_id=reply_to,
+        position=position,
+        question=question.text,
+        history=list(question.history),
+        show_reasoning=bool(question.show_reasoning),
+        private=question.private,
+        seed=question.seed,
+    )
 
 
 BLOCKED = "The moderators of this server have blocked you from asking questions here."

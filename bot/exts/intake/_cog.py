@@ -3,17 +3,22 @@ to the bot, the asker's messages in a solution thread) and what the job buttons 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 
 import discord
+import redis.exceptions
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import FathomBot
+from bot.client import FathomBot, answer_failure, failure_text
 from bot.components import JobAction
 from bot.exts.intake._asker import Asker, Question, attachments_of
 from bot.guild_settings import GuildSettingsStore
 from bot.store import BotStore
+
+log = logging.getLogger(__name__)
 
 EVERYWHERE = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
 ANY_INSTALL = app_commands.AppInstallationType(guild=True, user=True)
@@ -35,6 +40,7 @@ class Intake(commands.Cog):
         self.guilds = GuildSettingsStore(self.bot.redis)
         self.asker = Asker(self.bot, self.store, self.guilds, settings)
         self.bot.tree.add_command(self.menu)
+        await self.asker.recover()
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
@@ -73,6 +79,18 @@ class Intake(commands.Cog):
         (follow-ups, answered with the earlier questions and written solutions)."""
         if message.author.bot or message.is_system() or message.webhook_id is not None:
             return
+        try:
+            await self._take(message)
+        except redis.exceptions.RedisError as exc:
+            log.error("a question in %s could not be taken: %s", message.channel.id, exc)
+            with contextlib.suppress(discord.HTTPException):
+                await message.reply(
+                    failure_text(exc),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                    mention_author=False,
+                )
+
+    async def _take(self, message: discord.Message) -> None:
         channel = message.channel
         if isinstance(channel, discord.DMChannel):
             question = Question(text=message.content, attachments=attachments_of(message))
@@ -93,9 +111,12 @@ class Intake(commands.Cog):
     async def on_fathom_job_action(
         self, interaction: discord.Interaction[Any], action: JobAction, job_id: str
     ) -> None:
-        if action is JobAction.CANCEL:
-            await self.asker.cancel(interaction, job_id)
-        elif action is JobAction.SOLVE_AGAIN:
-            await self.asker.solve_again(interaction, job_id)
-        else:
-            await self.asker.show_reasoning(interaction, job_id)
+        try:
+            if action is JobAction.CANCEL:
+                await self.asker.cancel(interaction, job_id)
+            elif action is JobAction.SOLVE_AGAIN:
+                await self.asker.solve_again(interaction, job_id)
+            else:
+                await self.asker.show_reasoning(interaction, job_id)
+        except Exception as exc:  # a click that fails still gets an answer
+            await answer_failure(interaction, exc)

@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.authority import actor_of, privilege_of
-from bot.client import FathomBot
+from bot.client import FathomBot, answer_failure
 from bot.guild_settings import GuildSettingsStore
 from bot.logic.privileges import REFUSALS, Privilege
 from bot.logic.progress import format_duration
@@ -279,6 +279,11 @@ class _OwnedView(discord.ui.View):
         self.cog = cog
         self.owner_id = owner_id
         self.guild_id = guild_id
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: Exception, _item: Any
+    ) -> None:
+        await answer_failure(interaction, error)
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id != self.owner_id:
