@@ -6,11 +6,12 @@ results, events and documents); nothing is pickled.
 
 from __future__ import annotations
 
+import re
 import time
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 CONTRACT_VERSION = 2
 
@@ -34,6 +35,41 @@ def is_simulator(model_id: str) -> bool:
     return model_id.strip().lower().startswith(SIMULATOR_MODEL_ID)
 
 
+_TERMINAL_ESCAPE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])"
+)
+"""ANSI/VT escape sequences (CSI such as colours, OSC such as window titles, two-byte ones)."""
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f"  # control characters but tab and newline
+    "\u00ad\u180e\u200b\u2060-\u2064\ufeff"  # soft hyphen, zero widths, invisible operators
+    "\u202a-\u202e\u2066-\u2069"  # bidirectional embeddings, overrides and isolates
+    "\ufff9-\ufffb"  # interlinear annotations
+    "\U000e0000-\U000e007f]"  # tag characters (text a reader cannot see)
+)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """What a person typed, without what they cannot see: terminal escapes, control characters
+    (NUL included; tab and newline stay), zero-width and bidirectional-override characters,
+    invisible tag characters; lone surrogates (undecodable input) become U+FFFD, line ends
+    become newlines. Joiners (U+200C/D), marks (LRM/RLM) and variation selectors stay: scripts
+    and emoji need them."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _TERMINAL_ESCAPE.sub("", text)
+    text = _INVISIBLE.sub("", text)
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _clean_if_text(value: object) -> object:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+CleanText = Annotated[str, BeforeValidator(_clean_if_text)]
+"""A string field that holds only what a reader can see (see `clean_text`): nothing else of a
+question reaches the model."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -41,8 +77,8 @@ class _Model(BaseModel):
 class Turn(_Model):
     """An earlier question and its written solution (never the reasoning) for follow-ups."""
 
-    question: str
-    solution: str
+    question: CleanText
+    solution: CleanText
 
 
 class Origin(_Model):
@@ -58,7 +94,7 @@ class SolveRequest(_Model):
     """The job payload (the single argument of `worker.jobs.solve`)."""
 
     version: int = CONTRACT_VERSION
-    question: str = Field(min_length=1)
+    question: CleanText = Field(min_length=1)
     history: list[Turn] = Field(default_factory=list)
     seed: int | None = None
     render: bool = True

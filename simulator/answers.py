@@ -169,14 +169,19 @@ class Completion:
 
 
 def build_completion(
-    question: str, bank: ProblemBank, *, seed: int, target_tokens: int
+    question: str, bank: ProblemBank, *, seed: int, target_tokens: int, echo: bool = False
 ) -> Completion:
     """An R1-style completion of about `target_tokens` tokens (at least the honest note and a
-    short solution). The same question and seed give the same text."""
+    short solution). The same question and seed give the same text. `echo`: the question
+    itself is the solution and the boxed answer."""
     matched = bank.match(question)
     problem = matched or bank.pick(question)
     rng = random.Random(f"{seed}\x00{question}")
-    if matched:
+    if echo:
+        problem = Problem("echo", question, question, question)
+        note = "(Note: this text comes from the Fathom TGI simulator, repeating the question.)"
+        solution = question
+    elif matched:
         note = (
             "(Note: this text comes from the Fathom TGI simulator, not from a language model: it"
             f" recites the reference solution of {problem.unique_id}.)"
@@ -207,7 +212,7 @@ def build_completion(
 def _reasoning(problem: Problem, rng: random.Random, budget: int) -> str:
     """Paragraphs walking through the solution's sentences with R1-like asides, repeated as
     re-checks until about `budget` tokens."""
-    sentences = [s for s in _SENTENCE.split(_clean(problem.solution)) if s.strip()]
+    sentences = [s for s in _SENTENCE.split(_clean(problem.solution)) if s.strip()] or ["..."]
     paragraphs = [rng.choice(_OPENERS).format(q=_shorten(problem.problem, 150))]
     used = count_tokens(paragraphs[0])
     position = 0

@@ -66,8 +66,9 @@ import random
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
@@ -100,6 +101,7 @@ __all__ = [
 log = logging.getLogger("fathom.simulator")
 
 CHUNK_TOKENS = 1024
+PROMPTS_KEPT = 256
 """TGI's DEFAULT_GENERATION_LENGTH: validation counts at most this many new tokens."""
 MAX_TOP_N_TOKENS = 5
 
@@ -153,6 +155,12 @@ class SimulatorConfig(BaseModel):
     """Apply the faults above (overloaded, drop, stall, fail) to the next N generation requests
     only, counting down; None: to all of them."""
 
+    # --- what it says -------------------------------------------------------------------------
+    echo_questions: bool = False
+    """Answer every question with the question itself, as the solution and inside the final
+    \\boxed{}: what an asker wrote reaches the parser and the renderer as model output (for
+    hostile-input tests)."""
+
 
 def fast_config(**overrides: Any) -> SimulatorConfig:
     """A configuration for tests: answers of ~120 tokens at 20,000 tokens/s, no time to first
@@ -193,6 +201,8 @@ class SimulatorStats:
     dropped: int = 0
     stalls: int = 0
     failed: int = 0
+    prompts: deque[str] = field(default_factory=lambda: deque(maxlen=PROMPTS_KEPT))
+    """The latest prompts as the model would read them (chat rendered by the template)."""
 
 
 # --- request bodies (the fields TGI reads) --------------------------------------------------
@@ -801,11 +811,13 @@ class Simulator:
         max_new = min(max_new, room)
 
         seed = p.seed if p.seed is not None else random.getrandbits(63)
+        self.stats.prompts.append(infer.inputs)
         completion = build_completion(
             question_of(infer.inputs),
             self.bank,
             seed=seed if sampling else 0,
             target_tokens=cfg.completion_tokens,
+            echo=cfg.echo_questions,
         )
         # TGI's StoppingCriteria, in its order: the token budget first (even on EOS), then
         # EOS, then a stop sequence at the very end of the text.

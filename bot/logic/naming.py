@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from discord.utils import escape_markdown
+
 THREAD_NAME_LIMIT = 100
 NONCE_LIMIT = 25
 QUOTE_LIMIT = 300
@@ -15,6 +17,7 @@ AGAIN_PREFIX = "fathom:again:"
 REASONING_PREFIX = "fathom:reasoning:"
 JOB_ID_PATTERN = r"(?P<job_id>[0-9A-Za-z_-]{1,64})"
 
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 _MARKUP = re.compile(r"[`*_~|>#]+")
 _SPACE = re.compile(r"\s+")
 
@@ -32,6 +35,13 @@ def thread_name(question: str) -> str:
     return plain[:cut].rstrip() + "…"
 
 
+def job_id_prefix(typed: str) -> str | None:
+    """The job id (or its first characters) a moderator typed, or None when it cannot be one:
+    what is echoed back is then only ever an id."""
+    text = typed.strip()
+    return text if _JOB_ID.fullmatch(text) else None
+
+
 def message_nonce(job_id: str, index: int) -> str:
     """The same nonce for the same message of the same job, so that Discord (which enforces
     nonces for a few minutes) drops a resend after a crash instead of posting it twice."""
@@ -45,11 +55,12 @@ def status_nonce(job_id: str) -> str:
 
 
 def quote(question: str, limit: int = QUOTE_LIMIT) -> str:
-    """The question as a Markdown block quote, shortened to `limit` characters."""
+    """The question as a Markdown block quote, shortened to `limit` characters, its own
+    Markdown escaped: it reads as typed, and a stray ``` or || cannot swallow what follows."""
     text = question.strip()
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
-    return "\n".join("> " + line for line in text.split("\n"))
+    return "\n".join("> " + escape_markdown(line) for line in text.split("\n"))
 
 
 def status_header(question: str, user_id: int, *, public: bool) -> str:

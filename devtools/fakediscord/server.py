@@ -63,6 +63,8 @@ from devtools.fakediscord.records import (
 from devtools.fakediscord.validation import (
     FLAG_IS_COMPONENTS_V2,
     FLAG_SUPPRESS_EMBEDS,
+    MAX_CONTENT,
+    MAX_USER_CONTENT,
     STRING_SELECT,
     sendable_flags,
     validate_message,
@@ -1173,6 +1175,7 @@ class FakeDiscord:
             creating=True,
             flags=flags,
             attachment_limit=self.attachment_size_limit,
+            content_limit=MAX_CONTENT if author.bot else MAX_USER_CONTENT,
         )
         reference = body.get("message_reference")
         if reference is not None:

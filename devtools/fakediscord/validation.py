@@ -9,6 +9,8 @@ from devtools.fakediscord.errors import DiscordError
 from devtools.fakediscord.records import JSON, iter_components
 
 MAX_CONTENT = 2000
+MAX_USER_CONTENT = 4000
+"""What a person may type into one message (with Nitro; 2,000 without)."""
 MAX_EMBEDS = 10
 MAX_EMBED_DESCRIPTION = 4096
 MAX_EMBED_TOTAL = 6000
@@ -45,15 +47,17 @@ def validate_message(
     creating: bool,
     flags: int,
     attachment_limit: int,
+    content_limit: int = MAX_CONTENT,
 ) -> None:
     """Raise the DiscordError Discord answers for this create or edit body, if any.
 
-    `flags` are the message's flags after the request (components v2 forbids content/embeds).
+    `flags` are the message's flags after the request (components v2 forbids content/embeds);
+    `content_limit` is a bot's 2,000 characters, or a person's 4,000 (MAX_USER_CONTENT).
     """
     content = body.get("content")
-    if content is not None and len(str(content)) > MAX_CONTENT:
+    if content is not None and len(str(content)) > content_limit:
         raise DiscordError.form(
-            "content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
+            "content", "BASE_TYPE_MAX_LENGTH", f"Must be {content_limit} or fewer in length."
         )
     embeds: list[JSON] = list(body.get("embeds") or [])
     _check_embeds(embeds)

@@ -27,7 +27,7 @@ from bot.logic.progress import JobProgress, status_text
 from bot.records import Draft, Promise, TargetKind
 from bot.store import BotStore
 from fathom import keys, queue
-from fathom.contract import Origin, Phase, SolveRequest, SolveStatus, Turn
+from fathom.contract import Origin, Phase, SolveRequest, SolveStatus, Turn, clean_text
 from fathom.fairness import expected_position, flow_of
 from fathom.settings import Settings
 
@@ -161,6 +161,7 @@ class Asker:
         ephemerally, the rest after a deferral (well within Discord's 3 seconds)."""
         user = interaction.user
         job_id = uuid.uuid4().hex
+        question = replace(question, text=clean_text(question.text))
         gate = await self.gate(user.id, interaction.guild_id, interaction.channel)
         rejection = await self.admit(user.id, job_id, question, gate)
         if rejection is not None:
@@ -209,6 +210,7 @@ class Asker:
         to it and the answer follows there."""
         user = message.author
         job_id = uuid.uuid4().hex
+        question = replace(question, text=clean_text(question.text))
         guild_id = message.guild.id if message.guild else None
         gate = await self.gate(user.id, guild_id, message.channel)
         rejection = await self.admit(user.id, job_id, question, gate)

@@ -16,6 +16,7 @@ from discord.ext import commands
 from bot.authority import actor_of, privilege_of
 from bot.client import FathomBot, answer_failure
 from bot.guild_settings import GuildSettingsStore
+from bot.logic.naming import job_id_prefix
 from bot.logic.privileges import REFUSALS, Privilege
 from bot.logic.progress import format_duration
 from bot.logic.queue_text import failure_line, paused_line, status_fields
@@ -27,6 +28,10 @@ NONE = discord.AllowedMentions.none()
 PICK_LIMIT = 25
 """Options in one select menu (Discord's limit)."""
 CONFIRM_S = 120.0
+NOT_A_JOB_ID = (
+    "That is not a job id: ids are letters, digits, `-` and `_` (up to 64), as `/queue status` "
+    "and `/queue failed` show them; the first characters are enough."
+)
 Scope = Literal["server", "everywhere"]
 
 
@@ -125,11 +130,15 @@ class QueueCommands(commands.GroupCog, group_name="queue", group_description="St
                 )
                 return
         elif job is not None:
-            matches = [t.job_id for t in tickets if t.job_id.startswith(job.strip())]
+            prefix = job_id_prefix(job)
+            if prefix is None:
+                await interaction.response.send_message(NOT_A_JOB_ID, ephemeral=True)
+                return
+            matches = [t.job_id for t in tickets if t.job_id.startswith(prefix)]
             if len(matches) != 1:
                 why = "matches no question" if not matches else "matches several questions"
                 await interaction.response.send_message(
-                    f"`{job}` {why} of this server. Use `/queue status` for the ids, or run "
+                    f"`{prefix}` {why} of this server. Use `/queue status` for the ids, or run "
                     "`/queue cancel` without options to pick from a list.",
                     ephemeral=True,
                 )
@@ -210,13 +219,17 @@ class QueueCommands(commands.GroupCog, group_name="queue", group_description="St
     async def retry(self, interaction: discord.Interaction[Any], job: str) -> None:
         if not await self.allowed(interaction, Privilege.MODERATOR):
             return
+        prefix = job_id_prefix(job)
+        if prefix is None:
+            await interaction.response.send_message(NOT_A_JOB_ID, ephemeral=True)
+            return
         guild_id = self._guild_id(interaction)
         since = time.time() - 7 * 24 * 3600
         known = await asyncio.to_thread(admin.outcomes, self.bot.rq_conn, guild_id, since)
-        matches = {o.job_id for o in known if o.job_id.startswith(job.strip())}
+        matches = {o.job_id for o in known if o.job_id.startswith(prefix)}
         if len(matches) != 1:
             await interaction.response.send_message(
-                f"`{job}` matches {'no' if not matches else 'several'} finished questions of "
+                f"`{prefix}` matches {'no' if not matches else 'several'} finished questions of "
                 "this server in the last 7 days.",
                 ephemeral=True,
             )
