@@ -10,16 +10,21 @@ both ways round (`allow_set_relation_comp`), so `1 \\le x \\le 3` and `[1,3]` ag
 comes first.
 
 Before math-verify, `normalise` makes a few rewrites that keep an answer's meaning, each for a
-failure measured on the test table: digit groups separated by TeX spaces (`1\\,000` is read as
-`1*0`, which would make it "the same" as `0`), and repeating decimals (`0.\\overline{3}` is not
-parsed at all). Answers whose normalised strings are identical are the same without asking
-math-verify (the common case when voting: samples agree character for character).
+failure measured on the test table or on MATH-500 (bench/equivalence_math500.py): digit groups
+separated by TeX spaces (`1\\,000` is read as `1*0`, which would make it "the same" as `0`) or
+written `10,\\!080` (with `x = ` in front, read as a list), repeating decimals
+(`0.\\overline{3}` is not parsed at all), and `x = value` reduced to the value where the value
+has no letters (math-verify unwraps it only in the second argument's direction, and its grammar
+takes 10-100 ms on a relation). Answers whose normalised strings are identical are the same
+without asking math-verify (the common case when voting: samples agree character for
+character).
 
 Limitations of math-verify kept as they are (tests/worker/test_equivalence.py pins them):
 - Percentages: `12\\%` is the same as both `12` and `0.12` (its grading convention), although
   `12` and `0.12` differ, so the relation is not transitive there.
-- Decimals are rounded to 6 places before comparing: `0.333333` is the same as `\\frac{1}{3}`,
-  `0.333` is not.
+- Decimals are rounded before comparing, here to 10 places (math-verify's default of 6 makes
+  `.0000672` the same as `.0000673`): `0.3333333333` is the same as `\\frac{1}{3}`, `0.333333`
+  is not.
 - Unbraced multi-letter words are products of symbols: `Evelyn` is `E*e*l*n*v*y`; `\\text{...}`
   words are compared as words.
 - Huge numbers written differently (`2^{2^{2^{2^{2}}}}` and `2^{65536}`) come out different.
@@ -47,9 +52,11 @@ warm after its start; it starts on the first pair that needs it.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import multiprocessing
 import re
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
@@ -87,9 +94,16 @@ class Verdict(enum.Enum):
 
 # `\,` `\;` `\:` `\!` `\ ` `~` or plain spaces between a digit and a group of exactly three.
 _DIGIT_GROUP_SPACE = re.compile(r"(?<=\d)(?:\\[,;:! ]|~|\s)+(?=\d{3}(?!\d))")
+# Thousands the TeX way: a comma and a negative thin space (`10,\!080`) or a braced comma.
+_TEX_THOUSANDS = re.compile(r"(?<=\d)(?:,\\!\s*|\{,\})(?=\d{3}(?!\d))")
+# A whole answer that is one number with comma-separated thousands (`58,500`).
+_COMMA_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _REPEATING_DECIMAL = re.compile(r"(\d*)\.(\d*)\\overline\s*(?:\{(\d+)\}|(\d))")
 _LEFT_RIGHT = re.compile(r"\\(?:left|right)(?![A-Za-z])\s*\.?")
 _SMALL_FRACTION = re.compile(r"\\[dt]frac(?![A-Za-z])")
+# `x = 5`: one unknown and its value (no other `=`).
+_ASSIGNMENT = re.compile(r"^[A-Za-z]\s*=\s*([^=]+)$")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
 # Whitespace is dropped unless it separates two letters or digits (`\pi r`, `\frac 12`, `2 3`)
 # or follows a backslash (the control space `\ `).
 _SPACE = re.compile(r"(?<![A-Za-z0-9\\])\s+|(?<!\\)\s+(?![A-Za-z0-9])")
@@ -108,33 +122,113 @@ def _repeating_to_fraction(match: re.Match[str]) -> str:
 
 def normalise(answer: str) -> str:
     """Rewrite an answer without changing its meaning: `\\left`/`\\right` and `\\dfrac`/`\\tfrac`
-    to plain forms, TeX-spaced digit groups joined, repeating decimals as fractions, whitespace
-    dropped where it separates nothing. Used as the fast-path key and as math-verify's input."""
+    to plain forms, digit groups joined (TeX-spaced, `10,\\!080`, `1{,}000`, and a whole answer
+    `58,500`), repeating decimals as fractions, the unknown dropped from `x = value` where the
+    value has no letters of its own, whitespace dropped where it separates nothing. Used as the
+    fast-path key and as math-verify's input."""
     text = _LEFT_RIGHT.sub("", answer.strip())
     text = _SMALL_FRACTION.sub(r"\\frac", text)
     text = _DIGIT_GROUP_SPACE.sub("", text)
+    text = _TEX_THOUSANDS.sub("", text)
     text = _REPEATING_DECIMAL.sub(_repeating_to_fraction, text)
-    return _SPACE.sub("", _SPACES.sub(" ", text))
+    text = _SPACE.sub("", _SPACES.sub(" ", text))
+    assigned = _ASSIGNMENT.match(text)
+    if assigned and not re.search("[A-Za-z]", _COMMAND.sub("", assigned[1])):
+        text = assigned[1]
+    if _COMMA_NUMBER.fullmatch(text):
+        text = text.replace(",", "")
+    return text
 
 
-def _start_worker() -> None:
-    """Pool worker start: import math-verify and compare a first pair, so its grammar is loaded
-    before any pair's time limit runs."""
+FLOAT_ROUNDING = 10
+"""Decimal places math-verify rounds numbers to before comparing (its default, 6, makes
+`.0000672` and `.0000673` the same answer)."""
+PARSE_CACHE_SIZE = 4096
+"""Parsed answers a pool worker keeps: when voting, each new answer is compared with every
+class's first answer, which is then parsed once instead of every time."""
+WARM_UP = (
+    r"\frac{1}{2}",
+    "0.5",
+    "-3",
+    "x=2",
+    "y=2x+3",
+    r"x^2+2x+1",
+    "(a+5)(b+2)",
+    r"(3,\frac{\pi}{2})",
+    "(1,2,3)",
+    "[0,1)",
+    r"(-\infty,2]\cup(3,\infty)",
+    r"[\frac{\pi^2}{8},\frac{5\pi^2}{4}]",
+    r"\{1,2,3\}",
+    "1,2",
+    r"1\le x\le 3",
+    r"\frac{3}{5}<x\le\frac{8}{3}",
+    "x>2",
+    r"x\in[1,3]",
+    r"30^\circ",
+    r"50\%",
+    r"\$5",
+    r"5\text{cm}",
+    r"\text{(B)}",
+    r"\text{Evelyn}",
+    r"2\sqrt{3}+1",
+    r"\frac{\sqrt{3}}{3}",
+    r"1\pm\sqrt{5}",
+    r"\pi/2",
+    "3+4i",
+    r"\begin{pmatrix}1\\2\end{pmatrix}",
+    r"\log_2 8",
+    r"\binom{5}{2}",
+    "5!",
+    r"\cos\theta",
+    "52_8",
+)
+"""Answers of the usual shapes, parsed by each pool worker when it starts: math-verify's LaTeX
+grammar (ANTLR) builds its prediction tables on first use of each construct, which makes a first
+interval or tuple take 50-150 ms; afterwards the same shapes take a few ms."""
+
+
+def _start_worker(warm_up: bool) -> None:
+    """Pool worker start: import math-verify and compare a first pair (and, for a long-lived
+    pool, parse the warm-up answers), so its grammar is loaded before any pair's time limit
+    runs."""
     # With its own time limits off math-verify warns once per process that we must enforce
     # them ourselves, as the pool does.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     _math_verify_both_ways("\\frac{1}{2}", "0.5")
+    if warm_up:
+        for answer in WARM_UP:
+            _parsed(answer)
+        _parsed.cache_clear()
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parsed(answer: str) -> list[object]:
+    """math-verify's reading of one answer (in a pool worker only). Given as `\\boxed{answer}`
+    and read with the LaTeX extractor alone: the plain-expression extractor finds nothing more
+    in a boxed answer."""
+    from math_verify import LatexExtractionConfig, parse
+
+    found: list[object] = parse(
+        f"\\boxed{{{answer}}}", extraction_config=[LatexExtractionConfig()], parsing_timeout=0
+    )
+    return found
 
 
 def _math_verify_both_ways(a: str, b: str) -> bool:
     """Runs in a pool worker only (math-verify is imported there, never in the caller)."""
-    from math_verify import parse, verify
+    from math_verify import verify
 
-    parsed_a = parse(f"\\boxed{{{a}}}", parsing_timeout=0)
-    parsed_b = parse(f"\\boxed{{{b}}}", parsing_timeout=0)
-    return bool(
-        verify(parsed_a, parsed_b, timeout_seconds=0, allow_set_relation_comp=True)
-        and verify(parsed_b, parsed_a, timeout_seconds=0, allow_set_relation_comp=True)
+    parsed_a, parsed_b = _parsed(a), _parsed(b)
+    return all(
+        verify(
+            gold,
+            target,
+            float_rounding=FLOAT_ROUNDING,
+            timeout_seconds=0,
+            allow_set_relation_comp=True,
+        )
+        for gold, target in ((parsed_a, parsed_b), (parsed_b, parsed_a))
     )
 
 
@@ -153,8 +247,12 @@ class AnswerChecker:
         workers: int = DEFAULT_WORKERS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_chars: int = DEFAULT_MAX_CHARS,
+        warm_up: bool = True,
     ) -> None:
+        """`warm_up`: each worker parses answers of the usual shapes when it starts (about a
+        second), for a long-lived pool; a one-off comparison goes without."""
         self.workers = workers
+        self.warm_up = warm_up
         self.timeout_s = timeout_s
         self.max_chars = max_chars
         self._pool: ProcessPool | None = None
@@ -236,6 +334,7 @@ class AnswerChecker:
             self._pool = ProcessPool(
                 max_workers=self.workers,
                 initializer=_start_worker,
+                initargs=(self.warm_up,),
                 context=multiprocessing.get_context("spawn"),
             )
         return self._pool
@@ -257,16 +356,19 @@ class AnswerChecker:
 
 def same_answer(a: str, b: str) -> bool:
     """One comparison from a short-lived command: starts a one-worker pool only if needed."""
-    with AnswerChecker(workers=1) as checker:
+    with AnswerChecker(workers=1, warm_up=False) as checker:
         return checker.same(a, b)
 
 
-def group_answers(answers: Sequence[str | None], checker: AnswerChecker) -> list[list[int]]:
+def group_answers(
+    answers: Sequence[str | None], checker: AnswerChecker, *, deadline: float | None = None
+) -> list[list[int]]:
     """Indices of answers in equivalence classes, in order of first appearance; None (no final
     answer) is never grouped. Each new answer is compared with the first member of every class
     so far (the relation is assumed transitive, which math-verify's is only nearly: see the
     module notes) and joins the first class it matches; answers with the same normalised
-    string share one comparison."""
+    string share one comparison. Past `deadline` (a `time.monotonic()` value) math-verify is no
+    longer asked: an answer then joins a class only by its normalised string."""
     groups: list[list[int]] = []
     representatives: list[str] = []
     class_of: dict[str, int] = {}
@@ -276,8 +378,11 @@ def group_answers(answers: Sequence[str | None], checker: AnswerChecker) -> list
         key = normalise(answer)
         group = class_of.get(key)
         if group is None:
-            verdicts = checker.compare_many(answer, representatives)
-            group = next((g for g, v in enumerate(verdicts) if v.same), len(groups))
+            if deadline is None or time.monotonic() < deadline:
+                verdicts = checker.compare_many(answer, representatives)
+                group = next((g for g, v in enumerate(verdicts) if v.same), len(groups))
+            else:
+                group = len(groups)
             if group == len(groups):
                 groups.append([])
                 representatives.append(answer)

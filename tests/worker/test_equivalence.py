@@ -14,6 +14,10 @@ from collections.abc import Iterator
 from types import FrameType
 
 import pytest
+import redis
+from rq import Queue, SimpleWorker
+from rq.job import JobStatus
+from rq.serializers import JSONSerializer
 
 from worker.equivalence import (
     AnswerChecker,
@@ -49,6 +53,9 @@ SAME = [
     ("1{,}000{,}000", "10^6"),
     (r"1\,000", "1000"),
     (r"1\,000\,000", "1000000"),
+    (r"x = 10,\!080", "10080"),
+    ("58,500", "x = 58500"),
+    ("x = (3, 4]", "(3,4]"),
     (r"\text{(B)}", "B"),
     (r"\textbf{(C)}", "C"),
     (r"\mbox{(D)}", "D"),
@@ -127,6 +134,9 @@ DIFFERENT = [
     ("0", r"\emptyset"),
     (r"\text{Evelyn}", r"\text{Emily}"),
     ("5", "5!"),
+    (".0000672", ".0000673"),
+    ("0.333333", r"\frac{1}{3}"),
+    ("x = 5", "y = 6"),
     ("x > 2", r"[2, \infty)"),
 ]
 
@@ -134,7 +144,7 @@ DIFFERENT = [
 KNOWN_LIMITS = [
     ("12\\%", "0.12", True),  # with 12% ~ 12 (SAME above): not transitive
     ("12", "0.12", False),
-    ("0.333333", r"\frac{1}{3}", True),  # decimals rounded to 6 places
+    ("0.3333333333", r"\frac{1}{3}", True),  # decimals rounded to 10 places
     ("Dean", "Dane", True),  # bare words are products of letters
     (r"\text{Dean}", r"\text{Dane}", False),
     (r"2^{2^{2^{2^{2}}}}", "2^{65536}", False),  # equal huge numbers come out different
@@ -189,6 +199,14 @@ def test_known_math_verify_limits(checker: AnswerChecker, a: str, b: str, same: 
         (r"0.\overline{3}", r"\frac{1}{3}"),
         (r"-0.\overline{142857}", r"-\frac{1}{7}"),
         (r"0.\overline9", "1"),
+        (r"10,\! 080", "10080"),
+        ("1{,}000{,}000", "1000000"),
+        ("58,500", "58500"),
+        ("1,2", "1,2"),
+        ("x = 5", "5"),
+        (r"x = \frac{\pi}{2}", r"\frac{\pi}{2}"),
+        ("y = 2x + 3", "y=2x+3"),  # an equation, not a value
+        (r"x = 5\text{ cm}", r"x=5\text{cm}"),
     ],
 )
 def test_normalise(answer: str, normalised: str) -> None:
@@ -258,6 +276,28 @@ def test_the_callers_alarm_and_handler_are_left_alone() -> None:
         signal.signal(signal.SIGALRM, previous)
 
 
+def compare_then_overrun(seconds: float) -> str:
+    """An RQ job: a comparison that hangs (and is killed), then more work than the job's time
+    limit allows."""
+    with AnswerChecker(timeout_s=1.0, warm_up=False) as quick:
+        verdict = quick.compare(POWER_TOWER, "5")
+    time.sleep(seconds)
+    return verdict.value
+
+
+def test_a_hanging_pair_inside_an_rq_job_leaves_its_job_timeout_working(
+    redis_conn: redis.Redis,
+) -> None:
+    queue = Queue("equivalence-test", connection=redis_conn, serializer=JSONSerializer)
+    job = queue.enqueue(compare_then_overrun, 120, job_timeout=4)
+    # A SimpleWorker in the main thread: RQ's timeout is its SIGALRM death penalty.
+    SimpleWorker([queue], connection=redis_conn, serializer=JSONSerializer).work(burst=True)
+    assert job.get_status() is JobStatus.FAILED
+    result = job.latest_result()
+    assert result is not None
+    assert "JobTimeoutException" in (result.exc_string or "")
+
+
 def test_math_verify_own_timeout_would_cancel_the_callers_alarm() -> None:
     """Why the checker switches math-verify's time limits off: they end with `alarm(0)`."""
     from math_verify import parse
@@ -274,7 +314,9 @@ def test_math_verify_own_timeout_would_cancel_the_callers_alarm() -> None:
 
 def test_works_from_a_thread(checker: AnswerChecker) -> None:
     verdicts: list[Verdict] = []
-    thread = threading.Thread(target=lambda: verdicts.append(checker.compare("x=2", "2")))
+    thread = threading.Thread(
+        target=lambda: verdicts.append(checker.compare(r"\frac{1}{2}", "0.5"))
+    )
     thread.start()
     thread.join(timeout=30)
     assert verdicts == [Verdict.EQUIVALENT]
@@ -293,6 +335,12 @@ def test_same_answer_from_a_short_lived_command() -> None:
 def test_group_answers(checker: AnswerChecker) -> None:
     answers = [r"\frac{1}{2}", "0.5", None, "2", "1/2", "x=2", None, r"\frac12", "3"]
     assert group_answers(answers, checker) == [[0, 1, 4, 7], [3, 5], [8]]
+
+
+def test_past_the_deadline_answers_group_by_their_strings_only(checker: AnswerChecker) -> None:
+    answers = [r"\frac{1}{2}", "0.5", r"\dfrac{1}{2}", "0.5"]
+    assert group_answers(answers, checker, deadline=time.monotonic() - 1) == [[0, 2], [1, 3]]
+    assert group_answers(answers, checker, deadline=time.monotonic() + 60) == [[0, 1, 2, 3]]
 
 
 def test_group_answers_with_no_answers(checker: AnswerChecker) -> None:
