@@ -105,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--reasoning", metavar="FILE", help="attach this reasoning as Markdown")
     render.set_defaults(target="cli.render:run")
 
+    same = sub.add_parser(
+        "same-answer",
+        help="are two final answers the same? (prints same or different; exit 0 or 1)",
+        description="Compare two final answers (the LaTeX inside \\boxed{}) as consensus "
+        "voting does: math-verify in both directions, in a separate process under a time "
+        "limit. Prints `same` (exit 0) or `different` (exit 1).",
+    )
+    same.add_argument("a", help="one answer, e.g. '\\frac{1}{2}'")
+    same.add_argument("b", help="the other answer, e.g. '0.5'")
+    same.add_argument(
+        "--timeout", type=float, default=2.0, help="seconds allowed for the comparison (2)"
+    )
+    same.set_defaults(target="cli.same_answer:run")
+
     add_queue_parser(sub)
 
     bot = sub.add_parser("bot", help="run the Discord bot")
