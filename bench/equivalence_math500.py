@@ -1,17 +1,19 @@
-"""Benchmark of issue 11's answer equivalence over MATH-500.
+"""Benchmark of the answer equivalence (worker/equivalence.py) on MATH-500.
 
     .venv/bin/python -m bench.equivalence_math500 [--data PATH] [--limit N] [--shifts N]
 
-For every record, the last `\\boxed{...}` of the reference solution (`worker.parse.last_boxed`)
-is compared with the record's `answer`:
-1. as deployed (`AnswerChecker.compare`: the normalised-string fast path, then math-verify in the
-   pool): pairs, agreed %, every disagreement with its category;
-2. the same pairs forced through math-verify in the pool (`AnswerChecker.verify_many`, no fast
-   path): agreement, and the time of one pair with the pool warm (p50, p95, worst pair), beside
-   the pool's own round trip (a trivial pair, `1` vs `2`);
-3. false "same": each record's answer against the answers of the next `--shifts` records
-   (other problems), through math-verify: how many of the pairs it calls the same are the same
-   string, the others listed for reading by hand, and the same timings.
+1. The issue's literal check: the last `\\boxed{...}` of every reference solution
+   (`worker.parse.last_boxed`) against the record's `answer`, as deployed. Every pair is the same
+   string, so this measures the extraction, not the equivalence.
+2. What measures the equivalence: each reference answer against the other ways of writing it
+   that `bench.answer_variants.REWRITES` makes (each must be "same"), and against the changed
+   answers of `PERTURBATIONS` (each must be "different"): per rule, with every miss listed.
+3. False "same" across problems: each answer against the answers of the next `--shifts`
+   records, through math-verify (the fast path skipped).
+4. Time per pair with the pool warm (started, its workers past their warm-up): every pair of
+   2 as voting compares them (`AnswerChecker.compare`: fast path, then both directions in the
+   pool), p50/p95/worst; beside it the pool's own round trip (`1` vs `2`, 200 times) and the
+   pool's start.
 """
 
 from __future__ import annotations
@@ -19,21 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import defaultdict
 from pathlib import Path
 
+from bench.answer_variants import PERTURBATIONS, REWRITES, Rule, variants
 from worker.equivalence import AnswerChecker, Verdict, normalise
 from worker.parse import last_boxed
 
 DEFAULT_DATA = (
     Path(__file__).resolve().parent.parent.parent / "shared/datasets/fathom-eval/math_test.jsonl"
 )
-
-CATEGORY = {
-    Verdict.DIFFERENT: "math-verify says different",
-    Verdict.TOO_LONG: "over the size limit and the strings differ",
-    Verdict.TIMED_OUT: "timed out (worker killed)",
-    Verdict.FAILED: "worker died or pool broke",
-}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -44,6 +41,7 @@ def percentile(values: list[float], q: float) -> float:
 def timings(times: list[float], pairs: list[tuple[str, str]]) -> dict[str, object]:
     worst = max(range(len(times)), key=times.__getitem__)
     return {
+        "pairs": len(times),
         "p50_ms": round(percentile(times, 50) * 1000, 2),
         "p95_ms": round(percentile(times, 95) * 1000, 2),
         "max_ms": round(times[worst] * 1000, 1),
@@ -51,43 +49,64 @@ def timings(times: list[float], pairs: list[tuple[str, str]]) -> dict[str, objec
     }
 
 
-def deployed(checker: AnswerChecker, pairs: list[tuple[str | None, str]]) -> dict[str, object]:
-    disagreements: list[dict[str, object]] = []
-    times: list[float] = []
-    for index, (boxed, answer) in enumerate(pairs):
+def literal(checker: AnswerChecker, rows: list[dict[str, str]]) -> dict[str, object]:
+    misses: list[dict[str, object]] = []
+    identical = 0
+    for index, row in enumerate(rows):
+        boxed = last_boxed(row["solution"])
         if boxed is None:
-            category = "no \\boxed{} in the reference solution"
-        else:
-            start = time.perf_counter()
-            verdict = checker.compare(boxed, answer)
-            times.append(time.perf_counter() - start)
-            if verdict.same:
-                continue
-            category = CATEGORY[verdict]
-        disagreements.append(
-            {"record": index, "boxed": boxed, "answer": answer, "category": category}
-        )
-    agreed = len(pairs) - len(disagreements)
+            misses.append({"record": index, "answer": row["answer"], "why": "no \\boxed{}"})
+            continue
+        identical += boxed == row["answer"]
+        verdict = checker.compare(boxed, row["answer"])
+        if not verdict.same:
+            misses.append(
+                {"record": index, "boxed": boxed, "answer": row["answer"], "why": verdict.value}
+            )
     return {
-        "pairs": len(pairs),
-        "agreed": agreed,
-        "agreed_pct": round(100 * agreed / len(pairs), 2),
-        "time_per_pair": f"p50 {percentile(times, 50) * 1e6:.0f} µs, "
-        f"p95 {percentile(times, 95) * 1e6:.0f} µs",
-        "disagreements": disagreements,
+        "pairs": len(rows),
+        "agreed": len(rows) - len(misses),
+        "identical_strings": identical,
+        "misses": misses,
     }
 
 
-def through_math_verify(
-    checker: AnswerChecker, pairs: list[tuple[str, str]]
-) -> tuple[list[Verdict], list[float]]:
-    verdicts: list[Verdict] = []
-    times: list[float] = []
-    for a, b in pairs:
-        start = time.perf_counter()
-        verdicts.extend(checker.verify_many(a, [b]))
-        times.append(time.perf_counter() - start)
-    return verdicts, times
+def by_rule(
+    checker: AnswerChecker,
+    rows: list[dict[str, str]],
+    rules: dict[str, Rule],
+    want_same: bool,
+    times: list[float],
+    timed: list[tuple[str, str]],
+) -> dict[str, object]:
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    misses: list[dict[str, str]] = []
+    fast = 0
+    for row in rows:
+        answer = row["answer"]
+        for variant in variants(answer, row["problem"], rules):
+            start = time.perf_counter()
+            verdict = checker.compare(answer, variant.answer)
+            times.append(time.perf_counter() - start)
+            timed.append((answer, variant.answer))
+            fast += verdict is Verdict.IDENTICAL
+            counts[variant.rule][0] += 1
+            if verdict.same is want_same:
+                counts[variant.rule][1] += 1
+            else:
+                misses.append(
+                    {"rule": variant.rule, "a": answer, "b": variant.answer, "got": verdict.value}
+                )
+    total = sum(n for n, _ in counts.values())
+    right = sum(ok for _, ok in counts.values())
+    return {
+        "pairs": total,
+        "right": right,
+        "right_pct": round(100 * right / total, 2) if total else None,
+        "settled_by_the_fast_path": fast,
+        "per_rule": {rule: {"pairs": n, "right": ok} for rule, (n, ok) in counts.items()},
+        "misses": misses,
+    }
 
 
 def main() -> None:
@@ -98,39 +117,43 @@ def main() -> None:
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
     rows = rows[: args.limit] if args.limit else rows
-    pairs = [(last_boxed(r["solution"]), str(r["answer"])) for r in rows]
-    answers = [answer for _, answer in pairs]
+    answers = [str(row["answer"]) for row in rows]
 
     with AnswerChecker() as checker:
-        report: dict[str, object] = {"deployed": deployed(checker, pairs)}
-
         start = time.perf_counter()
         checker.verify_many(r"\frac{1}{2}", ["0.5"])
-        report["pool_start_s"] = round(time.perf_counter() - start, 2)
-        checker.verify_many(r"\left( 3, \frac{\pi}{2} \right)", [r"(3,\frac{\pi}{2})"])
-        _, times = through_math_verify(checker, [("1", "2")] * 200)
-        report["pool_round_trip_1_vs_2"] = timings(times, [("1", "2")] * 200)
+        report: dict[str, object] = {"pool_start_s": round(time.perf_counter() - start, 2)}
+        round_trip: list[float] = []
+        for _ in range(200):
+            start = time.perf_counter()
+            checker.verify_many("1", ["2"])
+            round_trip.append(time.perf_counter() - start)
+        report["pool_round_trip_1_vs_2"] = timings(round_trip, [("1", "2")] * 200)
 
-        forced = [(boxed, answer) for boxed, answer in pairs if boxed is not None]
-        verdicts, times = through_math_verify(checker, forced)
-        report["math_verify_only"] = {
-            "pairs": len(forced),
-            "agreed": sum(v.same for v in verdicts),
-            "agreed_pct": round(100 * sum(v.same for v in verdicts) / len(forced), 2),
-            "disagreements": [
-                {"boxed": b, "answer": a, "category": CATEGORY[v]}
-                for (b, a), v in zip(forced, verdicts, strict=True)
-                if not v.same
-            ],
-            "warm_time_per_pair": timings(times, forced),
-        }
+        report["literal_boxed_vs_answer"] = literal(checker, rows)
+        times: list[float] = []
+        timed: list[tuple[str, str]] = []
+        report["rewrites_must_be_same"] = by_rule(checker, rows, REWRITES, True, times, timed)
+        report["perturbations_must_differ"] = by_rule(
+            checker, rows, PERTURBATIONS, False, times, timed
+        )
+        report["time_per_pair_warm"] = timings(times, timed)
+        asked = [
+            (pair, t)
+            for pair, t in zip(timed, times, strict=True)
+            if normalise(pair[0]) != normalise(pair[1])
+        ]
+        report["time_per_pair_warm_math_verify_asked"] = timings(
+            [t for _, t in asked], [pair for pair, _ in asked]
+        )
+        report["pairs_over_20_ms"] = [pair for pair, t in asked if t > 0.02]
 
         others = [
             (answers[i], answers[(i + shift) % len(answers)])
             for shift in range(1, args.shifts + 1)
             for i in range(len(answers))
         ]
-        verdicts, times = through_math_verify(checker, others)
+        verdicts = [checker.verify_many(a, [b])[0] for a, b in others]
         same = [(a, b) for (a, b), v in zip(others, verdicts, strict=True) if v.same]
         report["other_problems_math_verify"] = {
             "pairs": len(others),
@@ -139,7 +162,6 @@ def main() -> None:
                 (a, b) for a, b in same if normalise(a) != normalise(b)
             ],
             "unknown": sum(v in (Verdict.TIMED_OUT, Verdict.FAILED) for v in verdicts),
-            "warm_time_per_pair": timings(times, others),
         }
     print(json.dumps(report, indent=2, ensure_ascii=False))
 
