@@ -69,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument(
         "--dataset", help="JSONL problem bank (default: $FATHOM_SIM_DATASET or MATH-500)"
     )
+    speed.add_argument(
+        "--wrong-answers", type=float, help="share of sampled answers that are wrong (0.2)"
+    )
+    speed.add_argument(
+        "--rewritten-answers",
+        type=float,
+        help="share of sampled answers right but written another way (0.2)",
+    )
     faults = fake_tgi.add_argument_group("fault injection")
     faults.add_argument(
         "--loading", type=float, help="refuse connections for this many seconds at start"

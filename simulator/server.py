@@ -130,6 +130,11 @@ class SimulatorConfig(BaseModel):
     """Time compression: rates are multiplied and ttft divided by it (fault delays are not)."""
     completion_tokens: int = Field(600, ge=1)
     """Target length of a full answer (reasoning + solution), before max_tokens cuts it."""
+    wrong_answer_rate: float = Field(0.2, ge=0, le=1)
+    """Share of sampled answers (by seed) ending on a wrong final answer, as a model's do (one
+    of two per question, so wrong samples can agree); greedy answers are always right."""
+    rewritten_answer_rate: float = Field(0.2, ge=0, le=1)
+    """Share of sampled answers giving the right answer written another way (`3/4`, `x = 5`)."""
     keepalive_s: float = Field(15.0, gt=0)
     dataset: Path | None = None
     """JSONL problem bank (MATH-500 fields); None: $FATHOM_SIM_DATASET or MATH-500 beside the
@@ -806,6 +811,8 @@ class Simulator:
             self.bank,
             seed=seed if sampling else 0,
             target_tokens=cfg.completion_tokens,
+            wrong_rate=cfg.wrong_answer_rate if sampling else 0.0,
+            rewrite_rate=cfg.rewritten_answer_rate if sampling else 0.0,
         )
         # TGI's StoppingCriteria, in its order: the token budget first (even on EOS), then
         # EOS, then a stop sequence at the very end of the text.
