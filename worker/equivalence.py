@@ -268,6 +268,11 @@ class AnswerChecker:
     ) -> None:
         self.close()
 
+    def start(self) -> None:
+        """Start the pool now (its workers load math-verify and warm up in the background)
+        instead of on the first pair that needs it."""
+        self._running_pool()
+
     def close(self) -> None:
         """Stop the workers (a comparison still running is abandoned)."""
         if self._pool is not None:
