@@ -26,6 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the structured result as JSON")
     ask.add_argument("--reasoning", action="store_true", help="also print the reasoning")
     ask.add_argument("--seed", type=int, default=None, help="sampling seed")
+    ask.add_argument(
+        "--samples",
+        type=int,
+        default=1,
+        metavar="K",
+        help="solve K times (different seeds) and give the answer most samples agree on",
+    )
     ask.add_argument("--timeout", type=float, default=None, help="seconds to wait for the result")
     ask.set_defaults(target="cli.ask:run")
 

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
 
     # --- questions ------------------------------------------------------------------------------
     max_question_chars: int = Field(4000, ge=1)
+    max_samples: int = Field(8, ge=1, le=64)
+    """Most samples one question may ask for (`/solve samples:k`, `fathom ask --samples k`: a
+    consensus of k answers); servers may set a lower cap. 1 turns consensus off."""
 
     # --- Discord ----------------------------------------------------------------------------------
     discord_token: SecretStr | None = None

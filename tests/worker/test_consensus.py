@@ -295,3 +295,33 @@ def test_the_record_is_stored_before_the_samples(
     assert stored is not None
     assert stored.sample_ids == [sample_id(job_id, 0), sample_id(job_id, 1)]
     assert stored.vote_queue == settings.render_queue
+
+
+def test_moderators_see_clear_and_retry_a_consensus_as_one_question(
+    redis_conn: redis.Redis, settings: Settings, fake_tgi: SimulatorServer
+) -> None:
+    from fathom import admin
+    from fathom.contract import Origin
+
+    origin = Origin(source="discord", user_id=7, guild_id=42)
+    request = SolveRequest(question=QUESTION, render=False, origin=origin)
+    job_id = enqueue_consensus(redis_conn, request, 3, settings)
+    [ticket] = admin.guild_tickets(redis_conn, 42)
+    assert (ticket.job_id, ticket.samples) == (job_id, 3)
+    status = admin.status(redis_conn, settings, 42)
+    assert [(view.job_id, view.position) for view in status.queued] == [(job_id, 1)]
+    assert admin.queued_jobs(redis_conn, 42, settings) == [job_id]
+    actor = admin.Actor(kind="shell", name="root")
+    outcomes = admin.clear_guild(redis_conn, 42, settings, actor)
+    assert outcomes == {job_id: CancelOutcome.CANCELLED}
+    assert Queue(settings.solve_queue, connection=redis_conn).count == 0
+    assert admin.guild_tickets(redis_conn, 42) == []
+
+    again = admin.retry_job(redis_conn, job_id, settings, actor, guild_id=42)
+    assert load_record(redis_conn, again) is not None
+    work_burst(redis_conn, settings)
+    run_render_queue(redis_conn, settings)
+    result = load_result(redis_conn, again)
+    assert result is not None
+    assert result.consensus is not None
+    assert result.consensus.samples == 3
