@@ -41,6 +41,10 @@ class Promise(BaseModel):
     show_reasoning: bool = False
     private: bool = False
     created_at: float = Field(default_factory=time.time)
+    samples: int = 1
+    """More than one: a consensus job of that many samples (one job id all the same)."""
+    study: bool = False
+    """Study mode: every step of the solution behind a spoiler."""
 
 
 class Conversation(BaseModel):

@@ -64,3 +64,31 @@ def check_quota(pending: int, cooldown_left_s: float, limits: Limits) -> str | N
             f"You're asking a little fast. Please wait {seconds} {unit} before the next question."
         )
     return None
+
+
+def check_samples(samples: int, most: int) -> str | None:
+    """The reason a consensus of `samples` samples cannot be asked for here, or None."""
+    if samples < 1:
+        return "Ask for at least one sample."
+    if samples > most:
+        if most == 1:
+            return "Answers by several samples are turned off here; ask without `samples`."
+        return (
+            f"You asked for {samples} samples; the most allowed here is {most}. Please ask "
+            "again with fewer."
+        )
+    return None
+
+
+def daily_refusal(quota: int, used: int, asked: int) -> str:
+    """Why a question does not fit in today's quota (a consensus counts each sample)."""
+    if asked > 1 and used < quota:
+        return (
+            f"A question with {asked} samples counts {asked} towards your {quota} questions "
+            f"a day here, and {quota - used} are left today. Ask with fewer samples, or wait "
+            "until midnight (UTC)."
+        )
+    return (
+        f"You've asked your {quota} questions for today here. The count starts again at "
+        "midnight (UTC)."
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.components import JobAction
-from bot.logic.outcome import has_reasoning, has_solution, outcome_text
+from bot.logic.outcome import consensus_text, has_reasoning, has_solution, outcome_text
 from bot.logic.pack import (
     Attachment,
     Outgoing,
@@ -33,45 +33,64 @@ REASONING_FILE = "reasoning.md"
 SIMULATED_NOTE = "-# Answered by the Fathom simulator (a test stand-in), not by the model."
 
 
-def document_pieces(document: Document) -> list[Piece]:
+STUDY_NOTE = (
+    "📖 **Study mode:** each step is hidden. Try it yourself first, then click the next "
+    "step to check it; the final answer comes last."
+)
+
+
+def document_pieces(document: Document, *, hidden: bool = False) -> list[Piece]:
     """A drawn solution as the packer's pieces: text, pictures where they stand, and the final
-    answer as copyable text above its picture."""
+    answer as copyable text above its picture; `hidden` (study mode): each behind a spoiler."""
     pieces: list[Piece] = []
     for block in document.blocks:
         if isinstance(block, TextBlock):
-            pieces.append(Text(block.markdown))
+            pieces.append(Text(block.markdown, hidden=hidden))
         elif isinstance(block, ImageBlock):
-            pieces.append(Picture(block.file))
+            pieces.append(Picture(block.file, hidden=hidden))
         elif isinstance(block, AnswerBlock):
-            pieces.append(Text(answer_line(block.latex, block.text)))
+            pieces.append(Text(answer_line(block.latex, block.text, hidden=hidden)))
             if block.file is not None:
-                pieces.append(Picture(block.file))
+                pieces.append(Picture(block.file, hidden=hidden))
     return pieces
 
 
-def plain_pieces(result: SolveResult) -> list[Piece]:
+def plain_pieces(result: SolveResult, *, hidden: bool = False) -> list[Piece]:
     """The written solution as Markdown (LaTeX left as written), then the final answer."""
-    pieces: list[Piece] = [Text(result.solution)]
+    pieces: list[Piece] = [Text(result.solution, hidden=hidden)]
     if result.answer is not None and result.answer.strip():
-        pieces.append(Text(answer_line(result.answer)))
+        pieces.append(Text(answer_line(result.answer, hidden=hidden)))
     return pieces
 
 
 def compose(
-    result: SolveResult, document: Document | None, *, attach_reasoning: bool
+    result: SolveResult,
+    document: Document | None,
+    *,
+    attach_reasoning: bool,
+    study: bool = False,
 ) -> list[Outgoing]:
     """The messages for `result`: the drawn solution (or the plain Markdown) with an honest
-    note first where it did not simply succeed, the reasoning attached when asked for, and the
-    buttons on the last message."""
+    note first where it did not simply succeed (and, for a consensus, how its samples voted),
+    the reasoning attached when asked for, and the buttons on the last message. `study`: every
+    step and the final answer behind spoilers, to be revealed one at a time."""
     pieces: list[Piece] = []
     plainly_solved = (
         result.status is SolveStatus.SOLVED and result.rendering is not Rendering.FAILED
     )
     if not plainly_solved:
         pieces.append(Text(outcome_text(result)))
+    if result.consensus is not None:
+        pieces.append(Text(consensus_text(result.consensus, hide_answers=study)))
     if has_solution(result):
+        if study:
+            pieces.append(Text(STUDY_NOTE))
         drawn = document if result.rendering is Rendering.DONE else None
-        pieces.extend(document_pieces(drawn) if drawn is not None else plain_pieces(result))
+        pieces.extend(
+            document_pieces(drawn, hidden=study)
+            if drawn is not None
+            else plain_pieces(result, hidden=study)
+        )
     reasoning = has_reasoning(result)
     if attach_reasoning and reasoning:
         pieces.append(Attachment(REASONING_FILE))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rq.job import JobStatus
 
+from bot.logic.pack import code_span
 from bot.logic.progress import format_duration
-from fathom.contract import FailureCode, Rendering, SolveResult, SolveStatus
+from fathom.contract import Consensus, FailureCode, Rendering, SolveResult, SolveStatus
 
 NOT_DRAWN = "The solution was found but drawing its formulas failed; here it is as plain text."
 
@@ -64,6 +65,57 @@ def outcome_text(result: SolveResult) -> str:
     return text
 
 
+LISTED_ANSWERS = 5
+"""Other answers named under a consensus answer (the rest are counted)."""
+LOW_AGREEMENT = "⚠️ The samples disagree — treat this answer with care."
+
+
+def _samples(count: int) -> str:
+    return f"{count} sample" if count == 1 else f"{count} samples"
+
+
+def consensus_text(consensus: Consensus, *, hide_answers: bool = False) -> str:
+    """How the samples of a consensus job voted, for the top of its reply: the agreement, a
+    tie, low agreement flagged, the other answers, samples without an answer or failed.
+    `hide_answers` (study mode) puts the answers named here behind spoilers."""
+
+    def shown(answer: str) -> str:
+        span = code_span(answer) if answer else "—"
+        return f"||{span}||" if hide_answers else span
+
+    lines: list[str] = []
+    samples = consensus.samples
+    tied = [a for a in consensus.answers if consensus.votes and a.votes == consensus.votes]
+    if not consensus.votes:
+        lines.append(f"🗳️ None of the {samples} samples gave a final answer.")
+    elif consensus.tied:
+        split = ", ".join(f"{shown(a.answer)} ({a.votes})" for a in tied)
+        lines.append(
+            f"⚖️ The samples are split: {split} of {samples}. The solution shown is the first "
+            "answer to appear."
+        )
+    else:
+        lines.append(f"🗳️ **{consensus.votes} of {samples} samples agree** on this answer.")
+    if consensus.votes and consensus.low_agreement:
+        lines.append(LOW_AGREEMENT)
+    details: list[str] = []
+    others = consensus.answers[len(tied) if consensus.tied else 1 :] if consensus.votes else []
+    if others:
+        named = ", ".join(f"{shown(a.answer)} ({a.votes})" for a in others[:LISTED_ANSWERS])
+        more = len(others) - LISTED_ANSWERS
+        details.append(f"other answers: {named}" + (f" and {more} more" if more > 0 else ""))
+    if consensus.no_answer:
+        details.append(f"{_samples(consensus.no_answer)} without a final answer")
+    if consensus.failed:
+        details.append(f"{_samples(consensus.failed)} failed")
+    if details:
+        text = "; ".join(details)
+        lines.append(f"-# {text[0].upper()}{text[1:]}.")
+    if consensus.compared_by_text_only:
+        lines.append("-# Time ran out while comparing: some answers were compared by text only.")
+    return "\n".join(lines)
+
+
 def has_reasoning(result: SolveResult) -> bool:
     return bool(result.reasoning.strip())
 
@@ -79,6 +131,14 @@ def final_status(result: SolveResult, *, where: str) -> str:
     took = result.timings.total_s
     after = f" after {format_duration(took)}" if took is not None else ""
     status = result.status
+    consensus = result.consensus
+    if status is SolveStatus.SOLVED and consensus is not None and consensus.votes:
+        agree = f"{consensus.votes} of {consensus.samples} samples agree"
+        if consensus.tied:
+            return f"⚖️ Solved{after}, but the samples are split — the answers are {where}."
+        if consensus.low_agreement:
+            return f"⚠️ Solved{after}, but only {agree} — the solution is {where}."
+        return f"✅ Solved{after} — {agree}; the solution is {where}."
     if status is SolveStatus.SOLVED and result.rendering is Rendering.FAILED:
         return f"⚠️ Solved{after}, but the formulas couldn't be drawn — plain text {where}."
     if status is SolveStatus.SOLVED:

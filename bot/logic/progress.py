@@ -21,6 +21,9 @@ class JobProgress:
     budget_tokens: int | None = None
     elapsed_s: float = 0.0
     note: str | None = None
+    samples: int | None = None
+    """A consensus job: how many samples it runs (`tokens` is their sum)."""
+    samples_done: int = 0
 
 
 def format_duration(seconds: float) -> str:
@@ -61,11 +64,22 @@ def format_eta(seconds: float) -> str:
 def status_text(progress: JobProgress, *, eta_s: float | None = None) -> str:
     """The status line for a job that is not finished yet."""
     phase = progress.phase
+    samples = progress.samples
     if phase is Phase.QUEUED:
         where = f"#{progress.position} in line" if progress.position else "in line"
         text = f"⏳ Queued — {where}"
+        if samples:
+            text += f" ({samples} samples)"
         if eta_s is not None:
             text += f" · answer in {format_eta(eta_s)}"
+    elif samples and phase in (Phase.THINKING, Phase.WRITING):
+        text = (
+            f"🧠 Sampling · {progress.samples_done} of {samples} samples done · "
+            f"{progress.tokens:,} tokens · {format_duration(progress.elapsed_s)}"
+        )
+        text += f"\n`{progress_bar(progress.samples_done, samples)}` of the samples"
+    elif samples and phase is Phase.RENDERING:
+        text = f"🗳️ Comparing the {samples} samples' answers · {format_duration(progress.elapsed_s)}"
     elif phase is Phase.THINKING:
         text = f"🧠 Thinking · {progress.tokens:,} tokens · {format_duration(progress.elapsed_s)}"
         bar = progress_bar(progress.tokens, progress.budget_tokens)
@@ -84,6 +98,6 @@ def status_text(progress: JobProgress, *, eta_s: float | None = None) -> str:
         text = "🚫 Cancelled"
     else:
         text = "⚠️ Stopped"
-    if progress.note and not phase.terminal:
+    if progress.note and not phase.terminal and not (samples and phase is Phase.RENDERING):
         text += f"\n-# {progress.note}"
     return text

@@ -17,6 +17,7 @@ from bot.logic.edits import EditBudget, EditScheduler
 from bot.logic.naming import status_header
 from bot.logic.progress import JobProgress, estimate_wait_s, status_text
 from bot.records import Promise, TargetKind
+from fathom.consensus import sample_id
 from fathom.contract import Phase, ProgressEvent
 from fathom.settings import Settings
 
@@ -95,6 +96,8 @@ class StatusBoard:
             budget_tokens=event.budget_tokens,
             elapsed_s=event.elapsed_s,
             note=event.note,
+            samples=event.samples or job.progress.samples,
+            samples_done=event.samples_done,
         )
         self.request_edit(job)
 
@@ -102,17 +105,25 @@ class StatusBoard:
         job.progress = JobProgress(phase=phase, elapsed_s=elapsed_s)
 
     def positions(self, queued_job_ids: list[str], workers: int) -> None:
-        """The solve queue as it stands: places of waiting jobs, and workers behind the ETAs."""
+        """The solve queue as it stands: places of waiting jobs (a consensus job is where its
+        first waiting sample is), and workers behind the ETAs."""
         self.workers = max(workers, 1)
-        for index, job_id in enumerate(queued_job_ids):
-            if job_id in self.jobs:
-                self.moved(job_id, index + 1)
+        places = {job_id: index + 1 for index, job_id in enumerate(queued_job_ids)}
+        for job_id, job in list(self.jobs.items()):
+            samples = job.promise.samples
+            ids = [sample_id(job_id, i) for i in range(samples)] if samples > 1 else [job_id]
+            position = min((places[i] for i in ids if i in places), default=None)
+            if position is not None:
+                self.moved(job_id, position)
 
     def moved(self, job_id: str, position: int) -> None:
         job = self.jobs.get(job_id)
         if job is not None and job.progress.phase is Phase.QUEUED:
             job.progress = JobProgress(
-                phase=Phase.QUEUED, position=position, elapsed_s=job.progress.elapsed_s
+                phase=Phase.QUEUED,
+                position=position,
+                elapsed_s=job.progress.elapsed_s,
+                samples=job.progress.samples,
             )
             self.request_edit(job)
 

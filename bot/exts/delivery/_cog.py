@@ -69,7 +69,10 @@ class Delivery(commands.Cog):
         self.deliverer = Deliverer(self.bot, self.store)
         await self.store.ensure_group()
         for promise in await self.store.promises():
-            job = self.board.track(promise, JobProgress(phase=Phase.QUEUED), shown=False)
+            samples = promise.samples if promise.samples > 1 else None
+            job = self.board.track(
+                promise, JobProgress(phase=Phase.QUEUED, samples=samples), shown=False
+            )
             event = await self.store.latest_event(promise.job_id)
             if event is not None:
                 self._apply(job, event, entry_id=None)
@@ -254,11 +257,22 @@ class Delivery(commands.Cog):
             if job_id in ended:
                 self._deliver_soon(job_id)
             elif now - job.promise.created_at > self.settings.lost_job_after_s:
-                rq_job = await asyncio.to_thread(queue.fetch_job, self.bot.rq_conn, job_id)
-                status = None if rq_job is None else await asyncio.to_thread(rq_job.get_status)
-                reason = lost_reason(rq_job is not None, status)
+                reason = await asyncio.to_thread(self._lost_reason, job.promise)
                 if reason is not None and not await self.store.ended([job_id]):
                     await asyncio.to_thread(self._end_lost, job.promise, reason)
+
+    def _lost_reason(self, promise: Promise) -> str | None:
+        """Why a promised job will never end by itself, or None while it still may. A
+        consensus job has no RQ job of its own until its vote is enqueued: while it samples,
+        its samples that will never end are ended for it (so the vote runs), and it is lost
+        only if it was never enqueued."""
+        conn = self.bot.rq_conn
+        rq_job = queue.fetch_job(conn, promise.job_id)
+        sampling = rq_job is None and promise.samples > 1
+        if sampling and queue.settle_consensus(conn, promise.job_id, self.settings):
+            return None
+        status = None if rq_job is None else rq_job.get_status()
+        return lost_reason(rq_job is not None, status)
 
     def _end_lost(self, promise: Promise, reason: str) -> None:
         lost = SolveResult(

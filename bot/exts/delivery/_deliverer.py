@@ -15,7 +15,7 @@ from bot.components import outcome_view
 from bot.logic.compose import REASONING_FILE, compose
 from bot.logic.naming import message_nonce
 from bot.logic.outcome import final_status, has_solution
-from bot.logic.pack import Outgoing
+from bot.logic.pack import SPOILER_PREFIX, Outgoing
 from bot.records import Conversation, Promise, TargetKind
 from bot.store import BotStore
 from fathom.contract import Rendering, SolveResult, Turn
@@ -38,7 +38,9 @@ class Deliverer:
             document = (
                 await self.store.document(job_id) if result.rendering is Rendering.DONE else None
             )
-            outgoing = compose(result, document, attach_reasoning=promise.show_reasoning)
+            outgoing = compose(
+                result, document, attach_reasoning=promise.show_reasoning, study=promise.study
+            )
             try:
                 await self._send(promise, result, outgoing, progress.sent, progress.last_message_id)
             except (discord.NotFound, discord.Forbidden) as exc:
@@ -106,6 +108,8 @@ class Deliverer:
 
 
 def _file_bytes(name: str, stored: dict[str, bytes], result: SolveResult) -> bytes | None:
+    """A file of an outgoing message (a hidden picture is named `SPOILER_` + its name)."""
+    name = name.removeprefix(SPOILER_PREFIX)
     if name in stored:
         return stored[name]
     if name == REASONING_FILE:

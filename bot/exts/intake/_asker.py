@@ -20,13 +20,14 @@ from bot.client import FathomBot
 from bot.components import status_view
 from bot.exts.delivery import Delivery
 from bot.guild_settings import GuildSettingsStore, effective
-from bot.logic.checks import Attachment, Limits, check_question
+from bot.logic.checks import Attachment, Limits, check_question, check_samples, daily_refusal
 from bot.logic.naming import status_header, thread_name
 from bot.logic.privileges import Privilege
 from bot.logic.progress import JobProgress, status_text
 from bot.records import Promise, TargetKind
 from bot.store import BotStore
 from fathom import keys, queue
+from fathom.consensus import sample_id
 from fathom.contract import Origin, Phase, SolveRequest, SolveStatus, Turn
 from fathom.fairness import expected_position, flow_of
 from fathom.settings import Settings
@@ -46,6 +47,10 @@ class Question:
     """None: as the server's settings say."""
     private: bool = False
     seed: int | None = None
+    samples: int = 1
+    """More than one: a consensus of that many samples (`/solve samples:k`)."""
+    study: bool | None = None
+    """Study mode; None: as the server's settings say."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,8 @@ class Gate:
     refusal: str | None = None
     guild_id: int | None = None
     daily_quota: int = 0
+    max_samples: int = 1
+    study_mode: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +109,11 @@ class Asker:
         """The server's rules for this asker here: blocked, paused, not this channel; else its
         limits (a DM follows the configuration)."""
         if guild_id is None:
-            return Gate(self.limits, daily_quota=self.settings.daily_quota_per_user)
+            return Gate(
+                self.limits,
+                daily_quota=self.settings.daily_quota_per_user,
+                max_samples=self.settings.max_samples,
+            )
         rules = effective(await self.guilds.get(guild_id), self.settings)
         limits = Limits(
             max_question_chars=rules.max_question_chars,
@@ -117,29 +128,40 @@ class Asker:
         elif rules.allowed_channels and _channel_ids(channel).isdisjoint(rules.allowed_channels):
             places = ", ".join(f"<#{c}>" for c in sorted(rules.allowed_channels))
             refusal = f"This server takes questions in {places}. Please ask there."
-        return Gate(limits, rules.show_reasoning, refusal, guild_id, rules.daily_quota)
+        return Gate(
+            limits,
+            rules.show_reasoning,
+            refusal,
+            guild_id,
+            rules.daily_quota,
+            rules.max_samples,
+            rules.study_mode,
+        )
 
     async def admit(self, user_id: int, job_id: str, question: Question, gate: Gate) -> str | None:
         """Run every check and count the question against the asker's limits; the reason it
         is refused, or None (then `release` undoes the counting if it is not enqueued)."""
-        refusal = gate.refusal or check_question(question.text, question.attachments, gate.limits)
+        refusal = (
+            gate.refusal
+            or check_question(question.text, question.attachments, gate.limits)
+            or check_samples(question.samples, gate.max_samples)
+        )
         if refusal is not None:
             return refusal
         guild_id = gate.guild_id or 0
-        if not await self.guilds.take_daily(guild_id, user_id, gate.daily_quota):
-            return (
-                f"You've asked your {gate.daily_quota} questions for today here. The count "
-                "starts again at midnight (UTC)."
-            )
+        count = question.samples
+        if not await self.guilds.take_daily(guild_id, user_id, gate.daily_quota, count):
+            used = await self.guilds.daily_used(guild_id, user_id)
+            return daily_refusal(gate.daily_quota, used, count)
         refusal = await self.store.reserve(user_id, job_id, gate.limits)
         if refusal is not None:
-            await self.guilds.give_back_daily(guild_id, user_id)
+            await self.guilds.give_back_daily(guild_id, user_id, count)
         return refusal
 
-    async def release(self, user_id: int, job_id: str, gate: Gate) -> None:
+    async def release(self, user_id: int, job_id: str, gate: Gate, samples: int = 1) -> None:
         await self.store.release(user_id, job_id)
         if gate.daily_quota > 0:
-            await self.guilds.give_back_daily(gate.guild_id or 0, user_id)
+            await self.guilds.give_back_daily(gate.guild_id or 0, user_id, samples)
 
     @property
     def delivery(self) -> Delivery:
@@ -166,11 +188,11 @@ class Asker:
         if rejection is not None:
             await interaction.response.send_message(rejection, ephemeral=True)
             return
-        question = _with_default_reasoning(question, gate)
+        question = _with_server_defaults(question, gate)
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
         except discord.HTTPException as exc:  # the interaction expired (10062) or was answered
-            await self.release(user.id, job_id, gate)
+            await self.release(user.id, job_id, gate, question.samples)
             log.warning("could not acknowledge an interaction: %s", exc)
             return
         position = await self._position(user.id, interaction.guild_id)
@@ -179,7 +201,7 @@ class Asker:
                 interaction, question, job_id, position, anchor
             )
         except discord.HTTPException as exc:
-            await self.release(user.id, job_id, gate)
+            await self.release(user.id, job_id, gate, question.samples)
             log.info("could not open a place for a question: %s", exc)
             if not isinstance(exc, discord.Forbidden):
                 reason = "Discord is busy right now and I couldn't post; please ask again."
@@ -196,11 +218,12 @@ class Asker:
             job_id, user.id, interaction.guild_id, question, place, position
         )
         if launched is None:
-            await self.release(user.id, job_id, gate)
+            await self.release(user.id, job_id, gate, question.samples)
             await interaction.edit_original_response(content=ENQUEUE_FAILED)
         else:
+            samples = f" ({question.samples} samples)" if question.samples > 1 else ""
             await interaction.edit_original_response(
-                content=f"Queued as #{launched}; {place.pointer()}."
+                content=f"Queued as #{launched}{samples}; {place.pointer()}."
             )
 
     async def ask_message(self, message: discord.Message, question: Question) -> None:
@@ -214,7 +237,7 @@ class Asker:
         if rejection is not None:
             await message.reply(rejection, allowed_mentions=NONE, mention_author=False)
             return
-        question = _with_default_reasoning(question, gate)
+        question = _with_server_defaults(question, gate)
         position = await self._position(user.id, guild_id)
         kind = (
             TargetKind.DM if isinstance(message.channel, discord.DMChannel) else TargetKind.CHANNEL
@@ -227,12 +250,12 @@ class Asker:
                 mention_author=False,
             )
         except discord.HTTPException as exc:
-            await self.release(user.id, job_id, gate)
+            await self.release(user.id, job_id, gate, question.samples)
             log.info("could not answer a message: %s", exc)
             return
         place = Place(kind, status, message.channel.id)
         if await self._launch(job_id, user.id, guild_id, question, place, position) is None:
-            await self.release(user.id, job_id, gate)
+            await self.release(user.id, job_id, gate, question.samples)
             await status.edit(content=ENQUEUE_FAILED, view=None, allowed_mentions=NONE)
 
     # --- buttons -----------------------------------------------------------------------------
@@ -275,6 +298,8 @@ class Asker:
             show_reasoning=promise.show_reasoning,
             private=promise.private,
             seed=seed,
+            samples=promise.samples,
+            study=promise.study,
         )
         await self.ask_interaction(interaction, question)
 
@@ -391,6 +416,8 @@ class Asker:
             history=list(question.history),
             show_reasoning=bool(question.show_reasoning),
             private=question.private,
+            samples=question.samples,
+            study=bool(question.study),
         )
         request = SolveRequest(
             question=question.text,
@@ -398,13 +425,25 @@ class Asker:
             seed=question.seed,
             origin=Origin(source="discord", user_id=user_id, guild_id=guild_id),
         )
+        samples = question.samples
         await self.store.save_promise(promise)
-        self.delivery.track(promise, JobProgress(phase=Phase.QUEUED, position=position))
+        self.delivery.track(
+            promise,
+            JobProgress(
+                phase=Phase.QUEUED, position=position, samples=samples if samples > 1 else None
+            ),
+        )
+        conn = self.bot.rq_conn
         try:
-            await asyncio.to_thread(
-                queue.enqueue_solve, self.bot.rq_conn, request, self.settings, job_id
-            )
-            placed = await asyncio.to_thread(queue.queue_position, self.bot.rq_conn, job_id)
+            if samples > 1:
+                await asyncio.to_thread(
+                    queue.enqueue_consensus, conn, request, samples, self.settings, job_id
+                )
+                first = sample_id(job_id, 0)
+            else:
+                await asyncio.to_thread(queue.enqueue_solve, conn, request, self.settings, job_id)
+                first = job_id
+            placed = await asyncio.to_thread(queue.queue_position, conn, first)
         except (redis.exceptions.RedisError, OSError):
             log.exception("enqueueing job %s failed", job_id)
             self.delivery.untrack(job_id)
@@ -433,10 +472,13 @@ def _channel_ids(channel: object) -> set[int]:
     return ids
 
 
-def _with_default_reasoning(question: Question, gate: Gate) -> Question:
-    if question.show_reasoning is not None:
-        return question
-    return replace(question, show_reasoning=gate.show_reasoning)
+def _with_server_defaults(question: Question, gate: Gate) -> Question:
+    """What the asker left unsaid follows the server: the reasoning attached, study mode."""
+    if question.show_reasoning is None:
+        question = replace(question, show_reasoning=gate.show_reasoning)
+    if question.study is None:
+        question = replace(question, study=gate.study_mode)
+    return question
 
 
 ENQUEUE_FAILED = (

@@ -33,7 +33,7 @@ def parse_value(setting: Setting, text: str) -> int | float | bool | None:
     word = text.strip().lower()
     if word in DEFAULT_WORDS:
         return None
-    if setting is Setting.SHOW_REASONING:
+    if setting in (Setting.SHOW_REASONING, Setting.STUDY_MODE):
         if word in TRUE_WORDS:
             return True
         if word in FALSE_WORDS:
@@ -132,7 +132,10 @@ class SettingsCommands(
                 f"Question length: {rules.max_question_chars:,} characters"
                 f"{mark(chosen.max_question_chars)}\n"
                 f"Reasoning attached by default: {'yes' if rules.show_reasoning else 'no'}"
-                f"{mark(chosen.show_reasoning)}"
+                f"{mark(chosen.show_reasoning)}\n"
+                f"Samples per question at most: {rules.max_samples}{mark(chosen.max_samples)}\n"
+                f"Study mode by default: {'yes' if rules.study_mode else 'no'}"
+                f"{mark(chosen.study_mode)}"
             ),
             inline=False,
         )
@@ -156,6 +159,9 @@ class SettingsCommands(
             return
         try:
             parsed = parse_value(setting, value)
+            cap = self.settings.max_samples
+            if setting is Setting.MAX_SAMPLES and isinstance(parsed, int) and parsed > cap:
+                raise ValueError(f"this bot allows at most {cap} samples per question")
         except ValueError as exc:
             await interaction.response.send_message(
                 f"Not changed — `{setting.value}`: {exc}.", ephemeral=True
