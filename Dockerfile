@@ -1,8 +1,10 @@
 FROM python:3.11-slim
 # Node runs the MathJax renderer (one long-lived process per render worker); without it the
 # workers fall back to matplotlib.
+# fonts-noto-cjk: Chinese, Japanese and Korean words inside formulas (`\text{面积}`) are drawn
+# with it (worker/render/fonts.py); without it they show as empty boxes.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends nodejs npm \
+    && apt-get install -y --no-install-recommends nodejs npm fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY worker/render/mathjax/package.json worker/render/mathjax/package-lock.json worker/render/mathjax/

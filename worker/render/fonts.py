@@ -1,0 +1,33 @@
+"""Fonts for text in formulas beyond what the math fonts and DejaVu cover: Chinese, Japanese
+and Korean (`\\text{面积}`, a question's own words copied into the solution).
+
+Noto Sans CJK is used where it is installed (Debian and Ubuntu: `apt-get install
+fonts-noto-cjk`, as the Dockerfile does; bin/setup and bin/test say when it is missing), else
+another common CJK font; `FATHOM_CJK_FONT` names a font file to use instead. Without one, CJK
+characters are drawn as empty boxes. Vietnamese needs nothing more: DejaVu covers it.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+CJK_FONT_ENV = "FATHOM_CJK_FONT"
+CANDIDATES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+)
+
+
+@cache
+def cjk_font_files() -> tuple[Path, ...]:
+    """The CJK font files to use, best first; none when there are none."""
+    named = os.environ.get(CJK_FONT_ENV)
+    if named:
+        return (Path(named),) if Path(named).is_file() else ()
+    return tuple(Path(path) for path in CANDIDATES if Path(path).is_file())
