@@ -24,6 +24,7 @@ from redis import Redis as SyncRedis
 import bot.exts
 from bot import keys as bot_keys
 from bot.components import JOB_BUTTONS
+from bot.i18n import CommandTranslator
 from bot.logic.pacing import TokenBucket
 from fathom.settings import Settings
 
@@ -84,18 +85,25 @@ class FathomBot(commands.Bot):
         self.redis = aioredis.Redis.from_url(self.settings.redis_url)
         self.rq_conn = SyncRedis.from_url(self.settings.redis_url)
         self.add_dynamic_items(*JOB_BUTTONS)
+        await self.tree.set_translator(CommandTranslator())
         for extension in extension_names():
             await self.load_extension(extension)
         await self._sync_commands()
 
     async def _sync_commands(self) -> None:
         """Upload the application commands (globally, or to the test guild) unless exactly
-        these were uploaded before: the upload is tightly rate-limited, restarts are not."""
+        these were uploaded before (their translations included): the upload is tightly
+        rate-limited, restarts are not."""
         guild_id = self.settings.discord_test_guild_id
         guild = None if guild_id is None else discord.Object(id=guild_id)
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        translator = self.tree.translator
+        assert translator is not None  # set in setup_hook
+        payload = [
+            await command.get_translated_payload(self.tree, translator)
+            for command in self.tree.get_commands(guild=guild)
+        ]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         assert self.application_id is not None  # known after login
         key = bot_keys.commands_key(self.application_id, str(guild_id or "global"))

@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+import discord
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot import keys as bot_keys
+from bot.i18n import Texts, language_of, texts
 from fathom.settings import Settings
 
 MAX_PENDING_LIMIT = 20
@@ -48,6 +50,9 @@ class GuildSettings(BaseModel):
     """Most samples one question may ask for (never above the configured cap)."""
     study_mode: bool | None = None
     """Hide each step of every solution behind a spoiler, unless the asker says otherwise."""
+    language: Literal["en", "vi"] | None = None
+    """The bot's language here when an asker's Discord client is in one it does not speak
+    (and for the mod-log); None: English."""
 
 
 class Setting(StrEnum):
@@ -77,6 +82,7 @@ class Effective:
     show_reasoning: bool
     max_samples: int
     study_mode: bool
+    language: str | None
 
 
 def effective(chosen: GuildSettings, settings: Settings) -> Effective:
@@ -95,6 +101,7 @@ def effective(chosen: GuildSettings, settings: Settings) -> Effective:
         show_reasoning=_or(chosen.show_reasoning, False),
         max_samples=min(_or(chosen.max_samples, settings.max_samples), settings.max_samples),
         study_mode=_or(chosen.study_mode, False),
+        language=chosen.language,
     )
 
 
@@ -125,6 +132,14 @@ class GuildSettingsStore:
             return GuildSettings.model_validate_json(raw)
         except ValidationError:
             return GuildSettings()
+
+    async def texts_for(self, interaction: discord.Interaction[Any]) -> Texts:
+        """The language to answer an interaction in: the member's client's, else the
+        server's default, else English."""
+        server = None
+        if interaction.guild_id is not None:
+            server = (await self.get(interaction.guild_id)).language
+        return texts(language_of(interaction.locale, server))
 
     async def put(self, guild_id: int, chosen: GuildSettings) -> None:
         await self.conn.set(bot_keys.guild_settings(guild_id), chosen.model_dump_json())

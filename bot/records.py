@@ -45,6 +45,9 @@ class Promise(BaseModel):
     """More than one: a consensus job of that many samples (one job id all the same)."""
     study: bool = False
     """Study mode: every step of the solution behind a spoiler."""
+    language: str = "en"
+    """The asker's language (`bot.i18n`), chosen when they asked: everything sent for the
+    question later is in it."""
 
 
 class Conversation(BaseModel):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.components import JobAction
+from bot.i18n import ENGLISH, N_, Texts
 from bot.logic.outcome import consensus_text, has_reasoning, has_solution, outcome_text
 from bot.logic.pack import (
     Attachment,
@@ -30,16 +31,14 @@ from fathom.contract import (
 )
 
 REASONING_FILE = "reasoning.md"
-SIMULATED_NOTE = "-# Answered by the Fathom simulator (a test stand-in), not by the model."
-
-
-STUDY_NOTE = (
+SIMULATED_NOTE = N_("-# Answered by the Fathom simulator (a test stand-in), not by the model.")
+STUDY_NOTE = N_(
     "📖 **Study mode:** each step is hidden. Try it yourself first, then click the next "
     "step to check it; the final answer comes last."
 )
 
 
-def document_pieces(document: Document, *, hidden: bool = False) -> list[Piece]:
+def document_pieces(document: Document, *, hidden: bool = False, t: Texts = ENGLISH) -> list[Piece]:
     """A drawn solution as the packer's pieces: text, pictures where they stand, and the final
     answer as copyable text above its picture; `hidden` (study mode): each behind a spoiler."""
     pieces: list[Piece] = []
@@ -49,17 +48,17 @@ def document_pieces(document: Document, *, hidden: bool = False) -> list[Piece]:
         elif isinstance(block, ImageBlock):
             pieces.append(Picture(block.file, hidden=hidden))
         elif isinstance(block, AnswerBlock):
-            pieces.append(Text(answer_line(block.latex, block.text, hidden=hidden)))
+            pieces.append(Text(answer_line(block.latex, block.text, hidden=hidden, t=t)))
             if block.file is not None:
                 pieces.append(Picture(block.file, hidden=hidden))
     return pieces
 
 
-def plain_pieces(result: SolveResult, *, hidden: bool = False) -> list[Piece]:
+def plain_pieces(result: SolveResult, *, hidden: bool = False, t: Texts = ENGLISH) -> list[Piece]:
     """The written solution as Markdown (LaTeX left as written), then the final answer."""
     pieces: list[Piece] = [Text(result.solution, hidden=hidden)]
     if result.answer is not None and result.answer.strip():
-        pieces.append(Text(answer_line(result.answer, hidden=hidden)))
+        pieces.append(Text(answer_line(result.answer, hidden=hidden, t=t)))
     return pieces
 
 
@@ -69,6 +68,7 @@ def compose(
     *,
     attach_reasoning: bool,
     study: bool = False,
+    t: Texts = ENGLISH,
 ) -> list[Outgoing]:
     """The messages for `result`: the drawn solution (or the plain Markdown) with an honest
     note first where it did not simply succeed (and, for a consensus, how its samples voted),
@@ -79,24 +79,24 @@ def compose(
         result.status is SolveStatus.SOLVED and result.rendering is not Rendering.FAILED
     )
     if not plainly_solved:
-        pieces.append(Text(outcome_text(result)))
+        pieces.append(Text(outcome_text(result, t)))
     if result.consensus is not None:
-        pieces.append(Text(consensus_text(result.consensus, hide_answers=study)))
+        pieces.append(Text(consensus_text(result.consensus, hide_answers=study, t=t)))
     if has_solution(result):
         if study:
-            pieces.append(Text(STUDY_NOTE))
+            pieces.append(Text(t.gettext(STUDY_NOTE)))
         drawn = document if result.rendering is Rendering.DONE else None
         pieces.extend(
-            document_pieces(drawn, hidden=study)
+            document_pieces(drawn, hidden=study, t=t)
             if drawn is not None
-            else plain_pieces(result, hidden=study)
+            else plain_pieces(result, hidden=study, t=t)
         )
     reasoning = has_reasoning(result)
     if attach_reasoning and reasoning:
         pieces.append(Attachment(REASONING_FILE))
-    messages = pack(pieces) or pack([Text(outcome_text(result))])
+    messages = pack(pieces) or pack([Text(outcome_text(result, t))])
     if result.simulated:
-        messages = with_footer(messages, SIMULATED_NOTE)
+        messages = with_footer(messages, t.gettext(SIMULATED_NOTE))
 
     buttons: list[str] = []
     if reasoning and not attach_reasoning:

@@ -21,10 +21,14 @@ from dataclasses import dataclass, replace
 
 import discord
 
+from bot.i18n import ENGLISH, N_, Texts
+
 DISCORD_MESSAGE_LIMIT = 2000
 MAX_FILES = 10
-ANSWER_PREFIX = "**Final answer:**"
-TOO_LONG_ANSWER = f"{ANSWER_PREFIX} (too long to repeat here; it is the boxed expression above)"
+ANSWER_PREFIX = N_("**Final answer:**")
+TOO_LONG_ANSWER = N_(
+    "**Final answer:** (too long to repeat here; it is the boxed expression above)"
+)
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _TEX_MARKUP = re.compile(r"[\\^_{}]")
@@ -120,7 +124,9 @@ def code_span(text: str) -> str:
     return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
-def answer_line(latex: str, text: str | None = None, *, hidden: bool = False) -> str:
+def answer_line(
+    latex: str, text: str | None = None, *, hidden: bool = False, t: Texts = ENGLISH
+) -> str:
     """The final answer as copyable text: its exact Unicode form where one is known (with the
     LaTeX beside it where they differ), else the LaTeX itself. `hidden`: the answer (not its
     label) behind a spoiler."""
@@ -134,8 +140,8 @@ def answer_line(latex: str, text: str | None = None, *, hidden: bool = False) ->
         value = f"{shown}   (LaTeX: {code_span(latex)})"
     if hidden:
         value = f"||{_escape_bars(value)}||"
-    line = f"{ANSWER_PREFIX} {value}"
-    return line if len(line) <= DISCORD_MESSAGE_LIMIT else TOO_LONG_ANSWER
+    line = f"{t.gettext(ANSWER_PREFIX)} {value}"
+    return line if len(line) <= DISCORD_MESSAGE_LIMIT else t.gettext(TOO_LONG_ANSWER)
 
 
 # --- spoilers --------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ async def test_samples_count_against_the_daily_quota_each(world: World) -> None:
         second = await ask_samples(world, 2, "What is 5*5?")
     assert "Queued" in first.content
     assert second.ephemeral
-    assert "counts 2 towards your 4 questions a day here, and 1 are left" in second.content
+    assert "counts 2 towards your 4 questions a day here, and 1 is left" in second.content
     assert world.redis.hlen(bot_keys.PROMISED) == 1
 
 

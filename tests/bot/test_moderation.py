@@ -298,7 +298,7 @@ async def test_stats_is_a_chart(world: World, workers: ThreadWorkers) -> None:
     chart = Image.open(io.BytesIO(reply.file("queue-stats.png").data))
     assert chart.format == "PNG"
     assert chart.size[0] >= 600
-    assert "1 questions finished" in reply.content
+    assert "1 question finished" in reply.content
 
 
 async def test_every_action_is_posted_to_the_modlog_without_pinging(world: World) -> None:

@@ -56,10 +56,10 @@ def test_each_outcome_is_specific(res: SolveResult, words: list[str]) -> None:
 
 def test_final_status_says_where_and_how_long() -> None:
     res = result(SolveStatus.SOLVED, timings=Timings(total_s=75.0))
-    assert final_status(res, where="in the thread") == (
+    assert final_status(res, thread=True) == (
         "✅ Solved after 1:15 — the solution is in the thread."
     )
-    assert "Not solved" in final_status(failed(FailureCode.OVERLOADED), where="below")
+    assert "Not solved" in final_status(failed(FailureCode.OVERLOADED), thread=False)
 
 
 DRAWN = Document(
@@ -104,7 +104,7 @@ def test_a_drawing_failure_says_so_then_gives_the_plain_solution() -> None:
     first, second = message.content.split("\n\n")
     assert "plain text" in first
     assert second == "The work."
-    assert "couldn't be drawn" in final_status(res, where="below")
+    assert "couldn't be drawn" in final_status(res, thread=False)
 
 
 def test_a_missing_document_falls_back_to_plain_text() -> None:
@@ -192,7 +192,7 @@ def test_a_consensus_answer_says_how_many_samples_agree() -> None:
     assert message.content.startswith("🗳️ **6 of 8 samples agree** on this answer.\n")
     assert "-# Other answers: `2` (1); 1 sample without a final answer." in message.content
     assert "disagree" not in message.content
-    assert final_status(res, where="in the thread") == (
+    assert final_status(res, thread=True) == (
         "✅ Solved after 1:02 — 6 of 8 samples agree; the solution is in the thread."
     )
 
@@ -203,7 +203,7 @@ def test_low_agreement_is_flagged_in_the_reply_and_the_status() -> None:
     assert "**3 of 8 samples agree**" in message.content
     assert "⚠️ The samples disagree — treat this answer with care." in message.content
     assert "Other answers: `3` (2), `1` (1), `9` (1); 1 sample failed." in message.content
-    assert final_status(res, where="in the thread").startswith(
+    assert final_status(res, thread=True).startswith(
         "⚠️ Solved after 1:02, but only 3 of 8 samples agree"
     )
 
@@ -213,7 +213,7 @@ def test_a_tie_is_shown_as_a_tie() -> None:
     [message] = compose(res, None, attach_reasoning=False)
     assert "⚖️ The samples are split: `7` (4), `3` (4) of 8." in message.content
     assert "Other answers" not in message.content
-    assert final_status(res, where="below").startswith("⚖️ Solved after 1:02, but the samples")
+    assert final_status(res, thread=False).startswith("⚖️ Solved after 1:02, but the samples")
 
 
 def test_no_sample_with_a_final_answer_says_so() -> None:

@@ -13,6 +13,7 @@ import discord
 
 from bot.client import TRANSIENT_ERRORS, FathomBot
 from bot.components import status_view
+from bot.i18n import texts
 from bot.logic.edits import EditBudget, EditScheduler
 from bot.logic.naming import status_header
 from bot.logic.progress import JobProgress, estimate_wait_s, status_text
@@ -66,7 +67,7 @@ class StatusBoard:
         """Follow a job from now on. `shown`: its status message already says `progress`."""
         job = TrackedJob(promise, progress)
         if shown:
-            job.shown = status_text(progress, eta_s=self.eta(progress))
+            job.shown = status_text(progress, eta_s=self.eta(progress), t=texts(promise.language))
         self.jobs[promise.job_id] = job
         return job
 
@@ -139,7 +140,9 @@ class StatusBoard:
     def _text(self, job: TrackedJob) -> str:
         if job.final is not None:
             return job.final
-        return status_text(job.progress, eta_s=self.eta(job.progress))
+        return status_text(
+            job.progress, eta_s=self.eta(job.progress), t=texts(job.promise.language)
+        )
 
     def request_edit(self, job: TrackedJob) -> None:
         if job.status_gone or self._text(job) == job.shown:
@@ -165,8 +168,9 @@ class StatusBoard:
     async def _edit(self, job: TrackedJob) -> None:
         text = self._text(job)
         promise = job.promise
+        t = texts(promise.language)
         header = status_header(
-            promise.question, promise.user_id, public=promise.kind is not TargetKind.DM
+            promise.question, promise.user_id, public=promise.kind is not TargetKind.DM, t=t
         )
         message = self.bot.get_partial_messageable(promise.status_channel_id).get_partial_message(
             promise.status_message_id
@@ -175,7 +179,7 @@ class StatusBoard:
             try:
                 await message.edit(
                     content=f"{header}\n\n{text}",
-                    view=None if job.final is not None else status_view(promise.job_id),
+                    view=None if job.final is not None else status_view(promise.job_id, t),
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
                 job.shown = text

@@ -22,6 +22,7 @@ from bot.client import TRANSIENT_ERRORS, FathomBot
 from bot.components import status_view
 from bot.exts.delivery._board import StatusBoard, TrackedJob
 from bot.exts.delivery._deliverer import Deliverer
+from bot.i18n import N_, texts
 from bot.logic.naming import status_header
 from bot.logic.outcome import lost_reason
 from bot.logic.progress import JobProgress, status_text
@@ -47,7 +48,7 @@ RECONCILE_INTERVAL_S = 30.0
 DELIVERY_ATTEMPTS = 4
 CONCURRENT_DELIVERIES = 8
 READ_COUNT = 200
-RETRY_NOTE = "-# Asked again by the moderators."
+RETRY_NOTE = N_("-# Asked again by the moderators.")
 
 
 class Delivery(commands.Cog):
@@ -172,7 +173,10 @@ class Delivery(commands.Cog):
             return None
         kind = TargetKind.DM if first.kind is TargetKind.DM else TargetKind.CHANNEL
         progress = JobProgress(phase=Phase.QUEUED)
-        header = status_header(first.question, first.user_id, public=kind is TargetKind.CHANNEL)
+        t = texts(first.language)
+        header = status_header(
+            first.question, first.user_id, public=kind is TargetKind.CHANNEL, t=t
+        )
         extra: dict[str, Any] = {}
         if kind is TargetKind.DM:
             extra["reference"] = discord.MessageReference(
@@ -182,8 +186,8 @@ class Delivery(commands.Cog):
             )
         try:
             status = await self.bot.get_partial_messageable(first.target_channel_id).send(
-                f"{header}\n\n{RETRY_NOTE}\n{status_text(progress)}",
-                view=status_view(job_id),
+                f"{header}\n\n{t.gettext(RETRY_NOTE)}\n{status_text(progress, t=t)}",
+                view=status_view(job_id, t),
                 allowed_mentions=discord.AllowedMentions.none(),
                 **extra,
             )

@@ -20,6 +20,7 @@ from bot.client import FathomBot
 from bot.components import status_view
 from bot.exts.delivery import Delivery
 from bot.guild_settings import GuildSettingsStore, effective
+from bot.i18n import DEFAULT_LANGUAGE, N_, Texts, language_of, spoken, texts
 from bot.logic.checks import Attachment, Limits, check_question, check_samples, daily_refusal
 from bot.logic.naming import status_header, thread_name
 from bot.logic.privileges import Privilege
@@ -65,6 +66,12 @@ class Gate:
     daily_quota: int = 0
     max_samples: int = 1
     study_mode: bool = False
+    language: str = DEFAULT_LANGUAGE
+    """The asker's language here (`bot.i18n.language_of`)."""
+
+    @property
+    def texts(self) -> Texts:
+        return texts(self.language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +82,14 @@ class Place:
     status: discord.Message
     target_channel_id: int
 
-    def pointer(self) -> str:
+    def pointer(self, t: Texts) -> str:
         if self.kind is TargetKind.THREAD:
-            return f"follow along in <#{self.target_channel_id}>"
+            return t.gettext("follow along in {thread}").format(
+                thread=f"<#{self.target_channel_id}>"
+            )
         if self.kind is TargetKind.DM:
-            return "the answer comes to your direct messages with me"
-        return f"follow along here: {self.status.jump_url}"
+            return t.gettext("the answer comes to your direct messages with me")
+        return t.gettext("follow along here: {link}").format(link=self.status.jump_url)
 
 
 def attachments_of(message: discord.Message) -> tuple[Attachment, ...]:
@@ -105,16 +114,30 @@ class Asker:
             cooldown_s=settings.question_cooldown_s,
         )
 
-    async def gate(self, user_id: int, guild_id: int | None, channel: object) -> Gate:
+    async def gate(
+        self,
+        user_id: int,
+        guild_id: int | None,
+        channel: object,
+        locale: discord.Locale | None = None,
+    ) -> Gate:
         """The server's rules for this asker here: blocked, paused, not this channel; else its
-        limits (a DM follows the configuration)."""
+        limits (a DM follows the configuration); and the asker's language: their client's
+        (`locale`, remembered for their messages without one), else the server's default."""
+        if spoken(locale) is not None:
+            await self.store.remember_language(user_id, language_of(locale))
+        elif (known := await self.store.language(user_id)) is not None:
+            locale = discord.Locale(known) if known != DEFAULT_LANGUAGE else None
         if guild_id is None:
             return Gate(
                 self.limits,
                 daily_quota=self.settings.daily_quota_per_user,
                 max_samples=self.settings.max_samples,
+                language=language_of(locale),
             )
         rules = effective(await self.guilds.get(guild_id), self.settings)
+        language = language_of(locale, rules.language)
+        t = texts(language)
         limits = Limits(
             max_question_chars=rules.max_question_chars,
             max_pending=rules.max_pending,
@@ -122,12 +145,13 @@ class Asker:
         )
         refusal = None
         if await self.guilds.blocked(guild_id, user_id):
-            refusal = BLOCKED
+            refusal = t.gettext(BLOCKED)
         elif await self.bot.redis.exists(keys.guild_paused(guild_id)):
-            refusal = PAUSED
+            refusal = t.gettext(PAUSED)
         elif rules.allowed_channels and _channel_ids(channel).isdisjoint(rules.allowed_channels):
             places = ", ".join(f"<#{c}>" for c in sorted(rules.allowed_channels))
-            refusal = f"This server takes questions in {places}. Please ask there."
+            refusal = t.gettext("This server takes questions in {places}. Please ask there.")
+            refusal = refusal.format(places=places)
         return Gate(
             limits,
             rules.show_reasoning,
@@ -136,15 +160,17 @@ class Asker:
             rules.daily_quota,
             rules.max_samples,
             rules.study_mode,
+            language,
         )
 
     async def admit(self, user_id: int, job_id: str, question: Question, gate: Gate) -> str | None:
         """Run every check and count the question against the asker's limits; the reason it
         is refused, or None (then `release` undoes the counting if it is not enqueued)."""
+        t = gate.texts
         refusal = (
             gate.refusal
-            or check_question(question.text, question.attachments, gate.limits)
-            or check_samples(question.samples, gate.max_samples)
+            or check_question(question.text, question.attachments, gate.limits, t)
+            or check_samples(question.samples, gate.max_samples, t)
         )
         if refusal is not None:
             return refusal
@@ -152,8 +178,8 @@ class Asker:
         count = question.samples
         if not await self.guilds.take_daily(guild_id, user_id, gate.daily_quota, count):
             used = await self.guilds.daily_used(guild_id, user_id)
-            return daily_refusal(gate.daily_quota, used, count)
-        refusal = await self.store.reserve(user_id, job_id, gate.limits)
+            return daily_refusal(gate.daily_quota, used, count, t)
+        refusal = await self.store.reserve(user_id, job_id, gate.limits, t)
         if refusal is not None:
             await self.guilds.give_back_daily(guild_id, user_id, count)
         return refusal
@@ -183,7 +209,10 @@ class Asker:
         ephemerally, the rest after a deferral (well within Discord's 3 seconds)."""
         user = interaction.user
         job_id = uuid.uuid4().hex
-        gate = await self.gate(user.id, interaction.guild_id, interaction.channel)
+        gate = await self.gate(
+            user.id, interaction.guild_id, interaction.channel, interaction.locale
+        )
+        t = gate.texts
         rejection = await self.admit(user.id, job_id, question, gate)
         if rejection is not None:
             await interaction.response.send_message(rejection, ephemeral=True)
@@ -198,32 +227,41 @@ class Asker:
         position = await self._position(user.id, interaction.guild_id)
         try:
             place = await self._open_for_interaction(
-                interaction, question, job_id, position, anchor
+                interaction, question, job_id, position, anchor, gate.language
             )
         except discord.HTTPException as exc:
             await self.release(user.id, job_id, gate, question.samples)
             log.info("could not open a place for a question: %s", exc)
             if not isinstance(exc, discord.Forbidden):
-                reason = "Discord is busy right now and I couldn't post; please ask again."
+                reason = t.gettext(
+                    "Discord is busy right now and I couldn't post; please ask again."
+                )
             elif question.private:
-                reason = (
+                reason = t.gettext(
                     "I couldn't send you a direct message — please allow DMs from this "
                     "server's members, or ask without `private`."
                 )
             else:
-                reason = "I can't post in this channel. Please ask where I can send messages."
+                reason = t.gettext(
+                    "I can't post in this channel. Please ask where I can send messages."
+                )
             await interaction.edit_original_response(content=reason)
             return
         launched = await self._launch(
-            job_id, user.id, interaction.guild_id, question, place, position
+            job_id, user.id, interaction.guild_id, question, place, position, gate.language
         )
         if launched is None:
             await self.release(user.id, job_id, gate, question.samples)
-            await interaction.edit_original_response(content=ENQUEUE_FAILED)
+            await interaction.edit_original_response(content=t.gettext(ENQUEUE_FAILED))
         else:
-            samples = f" ({question.samples} samples)" if question.samples > 1 else ""
+            if question.samples > 1:
+                queued = t.gettext("Queued as #{position} ({samples} samples); {where}.")
+            else:
+                queued = t.gettext("Queued as #{position}; {where}.")
             await interaction.edit_original_response(
-                content=f"Queued as #{launched}{samples}; {place.pointer()}."
+                content=queued.format(
+                    position=launched, samples=question.samples, where=place.pointer(t)
+                )
             )
 
     async def ask_message(self, message: discord.Message, question: Question) -> None:
@@ -233,6 +271,7 @@ class Asker:
         job_id = uuid.uuid4().hex
         guild_id = message.guild.id if message.guild else None
         gate = await self.gate(user.id, guild_id, message.channel)
+        t = gate.texts
         rejection = await self.admit(user.id, job_id, question, gate)
         if rejection is not None:
             await message.reply(rejection, allowed_mentions=NONE, mention_author=False)
@@ -244,8 +283,8 @@ class Asker:
         )
         try:
             status = await message.reply(
-                self._status_content(question.text, user.id, job_id, position, kind),
-                view=status_view(job_id),
+                self._status_content(question, user.id, position, kind, t),
+                view=status_view(job_id, t),
                 allowed_mentions=NONE,
                 mention_author=False,
             )
@@ -254,23 +293,29 @@ class Asker:
             log.info("could not answer a message: %s", exc)
             return
         place = Place(kind, status, message.channel.id)
-        if await self._launch(job_id, user.id, guild_id, question, place, position) is None:
+        launched = await self._launch(
+            job_id, user.id, guild_id, question, place, position, gate.language
+        )
+        if launched is None:
             await self.release(user.id, job_id, gate, question.samples)
-            await status.edit(content=ENQUEUE_FAILED, view=None, allowed_mentions=NONE)
+            await status.edit(content=t.gettext(ENQUEUE_FAILED), view=None, allowed_mentions=NONE)
 
     # --- buttons -----------------------------------------------------------------------------
     async def cancel(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        t = await self.guilds.texts_for(interaction)
         promise = await self.store.promise(job_id)
         if promise is None:
             await interaction.response.send_message(
-                "I no longer know this question.", ephemeral=True
+                t.gettext("I no longer know this question."), ephemeral=True
             )
             return
         by = None
         if interaction.user.id != promise.user_id:
             if await privilege_of(interaction, self.guilds, self.settings) < Privilege.MODERATOR:
                 await interaction.response.send_message(
-                    "Only the person who asked (or a moderator) can cancel this question.",
+                    t.gettext(
+                        "Only the person who asked (or a moderator) can cancel this question."
+                    ),
                     ephemeral=True,
                 )
                 return
@@ -278,14 +323,16 @@ class Asker:
         outcome = await asyncio.to_thread(
             queue.cancel_job, self.bot.rq_conn, job_id, self.settings, by
         )
-        await interaction.response.send_message(CANCEL_REPLIES[outcome], ephemeral=True)
+        await interaction.response.send_message(t.gettext(CANCEL_REPLIES[outcome]), ephemeral=True)
 
     async def solve_again(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         """A new sample of the same question (same context, a fresh seed) in the same place."""
         promise = await self.store.promise(job_id)
         if promise is None:
+            t = await self.guilds.texts_for(interaction)
             await interaction.response.send_message(
-                "This question is too old to solve again — please ask it anew.", ephemeral=True
+                t.gettext("This question is too old to solve again — please ask it anew."),
+                ephemeral=True,
             )
             return
         result = await self.store.result(job_id)
@@ -304,22 +351,24 @@ class Asker:
         await self.ask_interaction(interaction, question)
 
     async def show_reasoning(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        t = await self.guilds.texts_for(interaction)
         result = await self.store.result(job_id)
         if result is None:
             await interaction.response.send_message(
-                "The reasoning of this question is no longer stored.", ephemeral=True
+                t.gettext("The reasoning of this question is no longer stored."), ephemeral=True
             )
             return
         if not result.reasoning.strip():
             await interaction.response.send_message(
-                "There is no reasoning for this question.", ephemeral=True
+                t.gettext("There is no reasoning for this question."), ephemeral=True
             )
             return
-        note = "The model's reasoning"
-        if result.status is not SolveStatus.SOLVED:
-            note += " (partial — it did not finish)"
+        if result.status is SolveStatus.SOLVED:
+            note = t.gettext("The model's reasoning:")
+        else:
+            note = t.gettext("The model's reasoning (partial — it did not finish):")
         await interaction.response.send_message(
-            f"{note}:",
+            note,
             file=discord.File(io.BytesIO(result.reasoning.encode()), filename="reasoning.md"),
             ephemeral=True,
         )
@@ -335,11 +384,12 @@ class Asker:
             return 1
 
     def _status_content(
-        self, question: str, user_id: int, job_id: str, position: int, kind: TargetKind
+        self, question: Question, user_id: int, position: int, kind: TargetKind, t: Texts
     ) -> str:
-        progress = JobProgress(phase=Phase.QUEUED, position=position)
-        text = status_text(progress, eta_s=self.delivery.eta(progress))
-        header = status_header(question, user_id, public=kind is not TargetKind.DM)
+        samples = question.samples if question.samples > 1 else None
+        progress = JobProgress(phase=Phase.QUEUED, position=position, samples=samples)
+        text = status_text(progress, eta_s=self.delivery.eta(progress), t=t)
+        header = status_header(question.text, user_id, public=kind is not TargetKind.DM, t=t)
         return f"{header}\n\n{text}"
 
     async def _open_for_interaction(
@@ -349,6 +399,7 @@ class Asker:
         job_id: str,
         position: int,
         anchor: discord.Message | None,
+        language: str,
     ) -> Place:
         user = interaction.user
         channel = interaction.channel
@@ -356,8 +407,10 @@ class Asker:
         reference = anchor.to_reference(fail_if_not_exists=False) if anchor else None
         extra: dict[str, Any] = {"reference": reference} if reference else {}
 
+        t = texts(language)
+
         def content(kind: TargetKind) -> str:
-            return self._status_content(question.text, user.id, job_id, position, kind)
+            return self._status_content(question, user.id, position, kind, t)
 
         in_bot_dm = (
             isinstance(channel, discord.DMChannel) and not interaction.context.private_channel
@@ -369,16 +422,19 @@ class Asker:
         ):
             dm = user.dm_channel or await user.create_dm()
             status = await dm.send(
-                content(TargetKind.DM), view=status_view(job_id), allowed_mentions=NONE
+                content(TargetKind.DM), view=status_view(job_id, t), allowed_mentions=NONE
             )
             return Place(TargetKind.DM, status, dm.id)
         if isinstance(channel, discord.TextChannel):
             status = await channel.send(
-                content(TargetKind.THREAD), view=status_view(job_id), allowed_mentions=NONE, **extra
+                content(TargetKind.THREAD),
+                view=status_view(job_id, t),
+                allowed_mentions=NONE,
+                **extra,
             )
             try:
                 thread = await channel.create_thread(
-                    name=thread_name(question.text),
+                    name=thread_name(question.text, t),
                     message=status,
                     auto_archive_duration=self.settings.thread_auto_archive_min,
                 )
@@ -389,7 +445,7 @@ class Asker:
         assert isinstance(channel, discord.Thread | discord.DMChannel)
         kind = TargetKind.DM if isinstance(channel, discord.DMChannel) else TargetKind.CHANNEL
         status = await channel.send(
-            content(kind), view=status_view(job_id), allowed_mentions=NONE, **extra
+            content(kind), view=status_view(job_id, t), allowed_mentions=NONE, **extra
         )
         return Place(kind, status, channel.id)
 
@@ -401,6 +457,7 @@ class Asker:
         question: Question,
         place: Place,
         position: int,
+        language: str,
     ) -> int | None:
         """Promise, then enqueue (in that order, so no event of the job goes unnoticed); the
         job's place in the queue, or None when it could not be enqueued."""
@@ -418,6 +475,7 @@ class Asker:
             private=question.private,
             samples=question.samples,
             study=bool(question.study),
+            language=language,
         )
         request = SolveRequest(
             question=question.text,
@@ -456,8 +514,8 @@ class Asker:
         return placed + 1
 
 
-BLOCKED = "The moderators of this server have blocked you from asking questions here."
-PAUSED = (
+BLOCKED = N_("The moderators of this server have blocked you from asking questions here.")
+PAUSED = N_(
     "Questions are paused by the moderators of this server right now. Nothing was queued — "
     "please ask again later."
 )
@@ -481,14 +539,14 @@ def _with_server_defaults(question: Question, gate: Gate) -> Question:
     return question
 
 
-ENQUEUE_FAILED = (
+ENQUEUE_FAILED = N_(
     "⚠️ I couldn't put your question on the queue (the queue is unavailable). Nothing was "
     "lost on your side — please try again in a minute."
 )
 
 CANCEL_REPLIES: dict[queue.CancelOutcome, str] = {
-    queue.CancelOutcome.CANCELLED: "Cancelled — it was still waiting, so nothing was solved.",
-    queue.CancelOutcome.STOPPING: "Stopping — the model is being told to stop now.",
-    queue.CancelOutcome.FINISHED: "Too late to cancel — this question has already finished.",
-    queue.CancelOutcome.UNKNOWN: "I couldn't find this question on the queue.",
+    queue.CancelOutcome.CANCELLED: N_("Cancelled — it was still waiting, so nothing was solved."),
+    queue.CancelOutcome.STOPPING: N_("Stopping — the model is being told to stop now."),
+    queue.CancelOutcome.FINISHED: N_("Too late to cancel — this question has already finished."),
+    queue.CancelOutcome.UNKNOWN: N_("I couldn't find this question on the queue."),
 }
