@@ -24,9 +24,11 @@ RUN /opt/venv/bin/pip install --no-cache-dir .
 
 # --- what runs ------------------------------------------------------------------------------------
 FROM python:3.11.14-slim-bookworm
-# node runs the MathJax renderer (one long-lived process per render worker).
+# node runs the MathJax renderer (one long-lived process per render worker). fonts-noto-cjk:
+# Chinese, Japanese and Korean words inside formulas (`\text{面积}`) are drawn with it
+# (worker/render/fonts.py); without it they show as empty boxes.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends nodejs \
+    && apt-get install -y --no-install-recommends nodejs fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin fathom
 COPY --from=build /opt/venv /opt/venv

@@ -27,6 +27,7 @@ import bot.exts
 from bot import keys as bot_keys
 from bot import observe
 from bot.components import JOB_BUTTONS
+from bot.i18n import ENGLISH, N_, CommandTranslator, Texts, language_of, texts
 from bot.logic.pacing import TokenBucket
 from fathom.settings import Settings
 
@@ -111,18 +112,25 @@ class FathomBot(commands.Bot):
             except OSError as exc:
                 log.error("bot: /metrics and /healthz cannot listen (%s)", exc)
         self.add_dynamic_items(*JOB_BUTTONS)
+        await self.tree.set_translator(CommandTranslator())
         for extension in extension_names():
             await self.load_extension(extension)
         await self._sync_commands()
 
     async def _sync_commands(self) -> None:
         """Upload the application commands (globally, or to the test guild) unless exactly
-        these were uploaded before: the upload is tightly rate-limited, restarts are not."""
+        these were uploaded before (their translations included): the upload is tightly
+        rate-limited, restarts are not."""
         guild_id = self.settings.discord_test_guild_id
         guild = None if guild_id is None else discord.Object(id=guild_id)
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        translator = self.tree.translator
+        assert translator is not None  # set in setup_hook
+        payload = [
+            await command.get_translated_payload(self.tree, translator)
+            for command in self.tree.get_commands(guild=guild)
+        ]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         assert self.application_id is not None  # known after login
         key = bot_keys.commands_key(self.application_id, str(guild_id or "global"))
@@ -154,24 +162,26 @@ class FathomBot(commands.Bot):
             self.rq_conn.close()
 
 
-UNAVAILABLE = (
+UNAVAILABLE = N_(
     "⚠️ The queue is unavailable right now (its database does not answer). Nothing was "
     "queued or changed — please try again in a minute."
 )
-BROKEN = (
+BROKEN = N_(
     "⚠️ Something went wrong on our side, so nothing was done. The operators can see why in "
     "the bot's log; please try again."
 )
 
 
-def failure_text(error: BaseException) -> str:
-    return UNAVAILABLE if isinstance(error, redis.exceptions.RedisError) else BROKEN
+def failure_text(error: BaseException, t: Texts = ENGLISH) -> str:
+    return t.gettext(UNAVAILABLE if isinstance(error, redis.exceptions.RedisError) else BROKEN)
 
 
 async def answer_failure(interaction: discord.Interaction[Any], error: BaseException) -> None:
     """Tell the person who used a command or a button that it failed, and how; log why."""
     log.error("interaction %s failed", interaction.id, exc_info=error)
-    text = failure_text(error)
+    # The member's language as their client says (the server's choice lives in Redis, which
+    # may be what failed).
+    text = failure_text(error, texts(language_of(interaction.locale)))
     try:
         if interaction.response.is_done():
             await interaction.edit_original_response(content=text, view=None)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Self
 
 import discord
 
+from bot.i18n import ENGLISH, N_, Texts
 from bot.logic.naming import AGAIN_PREFIX, CANCEL_PREFIX, JOB_ID_PATTERN, REASONING_PREFIX
 
 JOB_ACTION_EVENT = "fathom_job_action"
@@ -37,9 +38,11 @@ class _JobButton(
     ACTION: ClassVar[JobAction]
     STYLE: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, t: Texts = ENGLISH) -> None:
         super().__init__(
-            discord.ui.Button(label=self.LABEL, style=self.STYLE, custom_id=self.PREFIX + job_id)
+            discord.ui.Button(
+                label=t.gettext(self.LABEL), style=self.STYLE, custom_id=self.PREFIX + job_id
+            )
         )
         self.job_id = job_id
 
@@ -59,20 +62,20 @@ class _JobButton(
 
 class CancelButton(_JobButton, template=re.escape(CANCEL_PREFIX) + JOB_ID_PATTERN):
     PREFIX = CANCEL_PREFIX
-    LABEL = "Cancel"
+    LABEL = N_("Cancel")
     ACTION = JobAction.CANCEL
     STYLE = discord.ButtonStyle.danger
 
 
 class SolveAgainButton(_JobButton, template=re.escape(AGAIN_PREFIX) + JOB_ID_PATTERN):
     PREFIX = AGAIN_PREFIX
-    LABEL = "Solve again"
+    LABEL = N_("Solve again")
     ACTION = JobAction.SOLVE_AGAIN
 
 
 class ShowReasoningButton(_JobButton, template=re.escape(REASONING_PREFIX) + JOB_ID_PATTERN):
     PREFIX = REASONING_PREFIX
-    LABEL = "Show reasoning"
+    LABEL = N_("Show reasoning")
     ACTION = JobAction.SHOW_REASONING
 
 
@@ -80,18 +83,20 @@ JOB_BUTTONS = (CancelButton, SolveAgainButton, ShowReasoningButton)
 _BY_ACTION: dict[str, type[_JobButton]] = {button.ACTION: button for button in JOB_BUTTONS}
 
 
-def status_view(job_id: str) -> discord.ui.View:
+def status_view(job_id: str, t: Texts = ENGLISH) -> discord.ui.View:
     """Under a status message while its job waits or runs."""
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job_id))
+    view.add_item(CancelButton(job_id, t))
     return view
 
 
-def outcome_view(job_id: str, actions: tuple[str, ...]) -> discord.ui.View | None:
+def outcome_view(
+    job_id: str, actions: tuple[str, ...], t: Texts = ENGLISH
+) -> discord.ui.View | None:
     """Under the last message of an outcome: the buttons `actions` names, in that order."""
     if not actions:
         return None
     view = discord.ui.View(timeout=None)
     for action in actions:
-        view.add_item(_BY_ACTION[action](job_id))
+        view.add_item(_BY_ACTION[action](job_id, t))
     return view

@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+import discord
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot import keys as bot_keys
+from bot.i18n import Texts, language_of, texts
 from fathom.settings import Settings
 
 MAX_PENDING_LIMIT = 20
@@ -23,6 +25,7 @@ MAX_COOLDOWN_S = 3600.0
 MAX_DAILY_QUOTA = 10_000
 MIN_QUESTION_CHARS = 20
 MAX_ALLOWED_CHANNELS = 50
+MAX_SAMPLES_LIMIT = 64
 
 T = TypeVar("T")
 
@@ -43,6 +46,13 @@ class GuildSettings(BaseModel):
     max_question_chars: int | None = Field(None, ge=MIN_QUESTION_CHARS)
     show_reasoning: bool | None = None
     """Attach the model's reasoning to every solution unless the asker says otherwise."""
+    max_samples: int | None = Field(None, ge=1, le=MAX_SAMPLES_LIMIT)
+    """Most samples one question may ask for (never above the configured cap)."""
+    study_mode: bool | None = None
+    """Hide each step of every solution behind a spoiler, unless the asker says otherwise."""
+    language: Literal["en", "vi"] | None = None
+    """The bot's language here when an asker's Discord client is in one it does not speak
+    (and for the mod-log); None: English."""
 
 
 class Setting(StrEnum):
@@ -53,6 +63,8 @@ class Setting(StrEnum):
     DAILY_QUOTA = "daily_quota"
     MAX_QUESTION_CHARS = "max_question_chars"
     SHOW_REASONING = "show_reasoning"
+    MAX_SAMPLES = "max_samples"
+    STUDY_MODE = "study_mode"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,9 @@ class Effective:
     daily_quota: int
     max_question_chars: int
     show_reasoning: bool
+    max_samples: int
+    study_mode: bool
+    language: str | None
 
 
 def effective(chosen: GuildSettings, settings: Settings) -> Effective:
@@ -84,6 +99,9 @@ def effective(chosen: GuildSettings, settings: Settings) -> Effective:
             settings.max_question_chars,
         ),
         show_reasoning=_or(chosen.show_reasoning, False),
+        max_samples=min(_or(chosen.max_samples, settings.max_samples), settings.max_samples),
+        study_mode=_or(chosen.study_mode, False),
+        language=chosen.language,
     )
 
 
@@ -115,6 +133,14 @@ class GuildSettingsStore:
         except ValidationError:
             return GuildSettings()
 
+    async def texts_for(self, interaction: discord.Interaction[Any]) -> Texts:
+        """The language to answer an interaction in: the member's client's, else the
+        server's default, else English."""
+        server = None
+        if interaction.guild_id is not None:
+            server = (await self.get(interaction.guild_id)).language
+        return texts(language_of(interaction.locale, server))
+
     async def put(self, guild_id: int, chosen: GuildSettings) -> None:
         await self.conn.set(bot_keys.guild_settings(guild_id), chosen.model_dump_json())
 
@@ -128,25 +154,30 @@ class GuildSettingsStore:
             return bool(await self.conn.sadd(key, str(user_id)))
         return bool(await self.conn.srem(key, str(user_id)))
 
-    async def take_daily(self, guild_id: int, user_id: int, quota: int) -> bool:
-        """Count one question against the member's quota for today (UTC); False when it is
-        spent (then nothing is counted). A quota of 0 is no limit."""
+    async def take_daily(self, guild_id: int, user_id: int, quota: int, count: int = 1) -> bool:
+        """Count `count` questions (a consensus of k samples counts k) against the member's
+        quota for today (UTC); False when they do not fit (then nothing is counted). A quota
+        of 0 is no limit."""
         if quota <= 0:
             return True
         key = bot_keys.daily_count(guild_id, user_id, _today())
-        used = int(await self.conn.incr(key))
-        if used == 1:
+        used = int(await self.conn.incrby(key, count))
+        if used == count:
             await self.conn.expire(key, 2 * 24 * 3600)
         if used > quota:
-            await self.conn.decr(key)
+            await self.conn.decrby(key, count)
             return False
         return True
 
-    async def give_back_daily(self, guild_id: int, user_id: int) -> None:
-        """A question counted but never enqueued no longer counts."""
+    async def daily_used(self, guild_id: int, user_id: int) -> int:
+        return int(await self.conn.get(bot_keys.daily_count(guild_id, user_id, _today())) or 0)
+
+    async def give_back_daily(self, guild_id: int, user_id: int, count: int = 1) -> None:
+        """Questions counted but never enqueued no longer count."""
         key = bot_keys.daily_count(guild_id, user_id, _today())
-        if int(await self.conn.get(key) or 0) > 0:
-            await self.conn.decr(key)
+        used = int(await self.conn.get(key) or 0)
+        if used > 0:
+            await self.conn.decrby(key, min(count, used))
 
 
 def _today() -> str:

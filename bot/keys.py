@@ -41,6 +41,11 @@ def user_cooldown(user_id: int) -> str:
     return f"{PREFIX}:bot:user:{user_id}:cooldown"
 
 
+def user_language(user_id: int) -> str:
+    """The language of a user's Discord client as last seen (`bot.i18n`)."""
+    return f"{PREFIX}:bot:user:{user_id}:language"
+
+
 def commands_key(application_id: int, scope: str) -> str:
     """Hash of the application commands last synced to `scope` ("global" or a guild id), so a
     restart does not re-upload unchanged commands (Discord rate-limits that tightly)."""

@@ -41,6 +41,13 @@ class Promise(BaseModel):
     show_reasoning: bool = False
     private: bool = False
     created_at: float = Field(default_factory=time.time)
+    samples: int = 1
+    """More than one: a consensus job of that many samples (one job id all the same)."""
+    study: bool = False
+    """Study mode: every step of the solution behind a spoiler."""
+    language: str = "en"
+    """The asker's language (`bot.i18n`), chosen when they asked: everything sent for the
+    question later is in it."""
 
 
 class Draft(BaseModel):
@@ -64,6 +71,9 @@ class Draft(BaseModel):
     show_reasoning: bool = False
     private: bool = False
     seed: int | None = None
+    samples: int = 1
+    study: bool = False
+    language: str = "en"
     created_at: float = Field(default_factory=time.time)
 
 

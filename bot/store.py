@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError, WatchError
 
 from bot import keys as bot_keys
+from bot.i18n import ENGLISH, Texts
 from bot.logic.checks import Limits, check_quota
 from bot.records import Conversation, Draft, Promise
 from fathom import keys
@@ -44,7 +45,9 @@ class BotStore:
         )
 
     # --- quotas ------------------------------------------------------------------------------
-    async def reserve(self, user_id: int, job_id: str, limits: Limits) -> str | None:
+    async def reserve(
+        self, user_id: int, job_id: str, limits: Limits, t: Texts = ENGLISH
+    ) -> str | None:
         """Count `job_id` against the user's pending jobs and start their cooldown, unless a
         limit says no (then the reason, and nothing is written). Atomic per user."""
         pending_key = bot_keys.user_pending(user_id)
@@ -57,7 +60,7 @@ class BotStore:
                     await pipe.zremrangebyscore(pending_key, "-inf", now)
                     pending = int(await pipe.zcard(pending_key))
                     cooldown_ms = int(await pipe.pttl(cooldown_key))
-                    rejection = check_quota(pending, max(cooldown_ms, 0) / 1000, limits)
+                    rejection = check_quota(pending, max(cooldown_ms, 0) / 1000, limits, t)
                     if rejection is not None:
                         return rejection  # leaving the block resets the pipeline (unwatch)
                     pipe.multi()  # type: ignore[no-untyped-call]
@@ -69,6 +72,15 @@ class BotStore:
                     return None
                 except WatchError:
                     continue
+
+    async def remember_language(self, user_id: int, language: str) -> None:
+        """The language of a user's Discord client as last seen, for their messages (a DM, a
+        follow-up) which carry none."""
+        await self.conn.set(bot_keys.user_language(user_id), language, ex=self._record_ttl_s)
+
+    async def language(self, user_id: int) -> str | None:
+        raw = await self.conn.get(bot_keys.user_language(user_id))
+        return None if raw is None else raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def release(self, user_id: int, job_id: str) -> None:
         """The job no longer counts against the user's pending limit."""

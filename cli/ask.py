@@ -25,15 +25,28 @@ from pathlib import Path
 from typing import IO
 
 import redis
+from rq import Queue, Worker
 from rq.job import JobStatus
+from rq.serializers import JSONSerializer
 
-from fathom.contract import Origin, Phase, ProgressEvent, SolveRequest, SolveResult, SolveStatus
+from fathom.consensus import ended_samples, load_record
+from fathom.contract import (
+    Consensus,
+    Origin,
+    Phase,
+    ProgressEvent,
+    SolveRequest,
+    SolveResult,
+    SolveStatus,
+)
 from fathom.events import job_entries, load_result
 from fathom.queue import (
     cancel_job,
+    enqueue_consensus,
     enqueue_solve,
     fetch_job,
     queue_position,
+    render_queue,
     solve_queue,
     solve_workers,
 )
@@ -89,15 +102,19 @@ def _simulator() -> Iterator[str]:
 
 @contextlib.contextmanager
 def _temporary_worker(
-    settings: Settings, model_url: str, log: IO[bytes]
+    settings: Settings, model_url: str, log: IO[bytes], samples: int
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         "FATHOM_MODEL_URL": model_url,
         "FATHOM_SOLVE_QUEUE": settings.solve_queue,
+        "FATHOM_RENDER_QUEUE": settings.render_queue,
         "FATHOM_REDIS_URL": settings.redis_url,
     }
+    # A consensus runs its samples side by side, then its vote on a render worker (in burst
+    # mode the render pool starts once the solve pool is done).
+    sizes = ["-n", str(samples), f"--render-workers={1 if samples > 1 else 0}"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "worker", "--burst", "-n", "1", "--render-workers=0"],
+        [sys.executable, "-m", "cli", "worker", "--burst", *sizes],
         env={**os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -123,11 +140,16 @@ def model_server(
     if settings.model_url is None:
         announce_simulation()
         model_url = stack.enter_context(_simulator())
-        # Workers already running have no simulator to talk to: use a queue of our own.
+        # Workers already running have no simulator to talk to: use queues of our own.
+        tag = uuid.uuid4().hex[:8]
         settings = settings.model_copy(
-            update={"solve_queue": f"{settings.solve_queue}-ask-{uuid.uuid4().hex[:8]}"}
+            update={
+                "solve_queue": f"{settings.solve_queue}-ask-{tag}",
+                "render_queue": f"{settings.render_queue}-ask-{tag}",
+            }
         )
         stack.callback(solve_queue(conn, settings).delete, delete_jobs=False)
+        stack.callback(render_queue(conn, settings).delete, delete_jobs=False)
         say("starting a temporary worker for the simulation")
         return settings, model_url, True
     if solve_workers(conn, settings) == 0:
@@ -136,13 +158,15 @@ def model_server(
     return settings, settings.model_url, False
 
 
-def start_worker(settings: Settings, model_url: str, stack: contextlib.ExitStack) -> Helpers:
-    """A one-worker pool in burst mode: it leaves once the queue is empty, so it cannot outlive
-    `fathom ask` for long even if this process is killed."""
+def start_worker(
+    settings: Settings, model_url: str, stack: contextlib.ExitStack, samples: int = 1
+) -> Helpers:
+    """A pool in burst mode (one worker, or one per sample): it leaves once the queues are
+    empty, so it cannot outlive `fathom ask` for long even if this process is killed."""
     descriptor, log_name = tempfile.mkstemp(prefix="fathom-ask-worker-", suffix=".log")
     found = Helpers(settings, worker_log=Path(log_name))
     log_file = stack.enter_context(os.fdopen(descriptor, "wb"))
-    found.worker = stack.enter_context(_temporary_worker(settings, model_url, log_file))
+    found.worker = stack.enter_context(_temporary_worker(settings, model_url, log_file, samples))
     return found
 
 
@@ -158,6 +182,8 @@ class ProgressDisplay:
     def show(self, event: ProgressEvent) -> None:
         budget = f"/{event.budget_tokens:,}" if event.budget_tokens else ""
         text = f"{event.phase.value}: {event.tokens:,}{budget} tokens, {event.elapsed_s:.0f} s"
+        if event.samples:
+            text += f", {event.samples_done}/{event.samples} samples done"
         if event.note:
             text += f" ({event.note})"
         if self.live:
@@ -198,15 +224,24 @@ def wait_for_result(
 
 def _in_hand(conn: redis.Redis, job_id: str, settings: Settings) -> bool:
     """Whether a worker is solving the job, or one listens on its queue to take it, or its
-    outcome has just been stored."""
+    outcome has just been stored. A consensus job still sampling is in hand while one of its
+    unfinished samples is."""
     job = fetch_job(conn, job_id)
     if job is None:
-        return load_result(conn, job_id) is not None
+        if load_result(conn, job_id) is not None:
+            return True
+        record = load_record(conn, job_id)
+        if record is None:
+            return False
+        ended = ended_samples(conn, job_id)
+        waiting = [s for i, s in enumerate(record.sample_ids) if i not in ended]
+        return not waiting or any(_in_hand(conn, sample, settings) for sample in waiting)
     status = job.get_status()
     if status is JobStatus.STARTED or load_result(conn, job_id) is not None:
         return True
     if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
-        return solve_workers(conn, settings) > 0
+        queue = Queue(job.origin, connection=conn, serializer=JSONSerializer)
+        return Worker.count(connection=conn, queue=queue) > 0
     return False
 
 
@@ -215,6 +250,22 @@ def _with_queue_position(conn: redis.Redis, event: ProgressEvent) -> ProgressEve
         return event
     position = queue_position(conn, event.job_id)
     return event.model_copy(update={"note": f"{position} ahead"}) if position else event
+
+
+def consensus_summary(consensus: Consensus) -> str:
+    """How the samples voted, in a few plain lines."""
+    lines = [f"Samples: {consensus.votes} of {consensus.samples} agree"]
+    if consensus.tied:
+        lines[0] += " (tied with another answer; the first to appear is shown)"
+    elif consensus.votes and consensus.low_agreement:
+        lines[0] += " — the samples disagree, treat this answer with care"
+    for votes in consensus.answers:
+        lines.append(f"  {votes.votes:>3} × {votes.answer}")
+    if consensus.no_answer:
+        lines.append(f"  {consensus.no_answer:>3} × (no final answer)")
+    if consensus.failed:
+        lines.append(f"  {consensus.failed:>3} × (failed)")
+    return "\n".join(lines)
 
 
 def print_result(result: SolveResult, as_json: bool, reasoning: bool) -> int:
@@ -229,6 +280,8 @@ def print_result(result: SolveResult, as_json: bool, reasoning: bool) -> int:
             print(result.solution)
         if result.answer is not None:
             print(f"\nAnswer: {result.answer}")
+        if result.consensus is not None:
+            print(consensus_summary(result.consensus))
     if result.simulated:
         say("(SIMULATED: this text came from the TGI simulator, not from the model)")
     if result.status is SolveStatus.SOLVED:
@@ -261,6 +314,10 @@ def ask(args: argparse.Namespace, settings: Settings) -> int:
             f"cannot reach Redis at {settings.redis_url} ({exc}); start redis-server or set "
             "FATHOM_REDIS_URL"
         ) from exc
+    samples = args.samples
+    if not 1 <= samples <= settings.max_samples:
+        say(f"--samples must be between 1 and {settings.max_samples} (FATHOM_MAX_SAMPLES)")
+        return EXIT_USAGE
     request = SolveRequest(
         question=question,
         seed=args.seed,
@@ -271,9 +328,15 @@ def ask(args: argparse.Namespace, settings: Settings) -> int:
     display = ProgressDisplay(sys.stderr)
     with contextlib.ExitStack() as stack:
         settings, model_url, need_worker = model_server(settings, conn, stack)
-        job_id = enqueue_solve(conn, request, settings)
-        say(f"job {job_id} queued on {settings.solve_queue!r}")
-        found = start_worker(settings, model_url, stack) if need_worker else Helpers(settings)
+        if samples > 1:
+            job_id = enqueue_consensus(conn, request, samples, settings)
+            say(f"job {job_id} queued on {settings.solve_queue!r} as {samples} samples")
+        else:
+            job_id = enqueue_solve(conn, request, settings)
+            say(f"job {job_id} queued on {settings.solve_queue!r}")
+        found = (
+            start_worker(settings, model_url, stack, samples) if need_worker else Helpers(settings)
+        )
         try:
             result = wait_for_result(conn, job_id, timeout_s, found, display)
         except (AskError, KeyboardInterrupt):

@@ -25,6 +25,8 @@ CONFIG_OPTIONS = {
     "max_batch_size": "max_batch_size",
     "keepalive": "keepalive_s",
     "dataset": "dataset",
+    "wrong_answers": "wrong_answer_rate",
+    "rewritten_answers": "rewritten_answer_rate",
     "loading": "loading_s",
     "overloaded": "overloaded",
     "drop_after": "drop_after_tokens",

@@ -26,6 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the structured result as JSON")
     ask.add_argument("--reasoning", action="store_true", help="also print the reasoning")
     ask.add_argument("--seed", type=int, default=None, help="sampling seed")
+    ask.add_argument(
+        "--samples",
+        type=int,
+        default=1,
+        metavar="K",
+        help="solve K times (different seeds) and give the answer most samples agree on",
+    )
     ask.add_argument("--timeout", type=float, default=None, help="seconds to wait for the result")
     ask.set_defaults(target="cli.ask:run")
 
@@ -69,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument(
         "--dataset", help="JSONL problem bank (default: $FATHOM_SIM_DATASET or MATH-500)"
     )
+    speed.add_argument(
+        "--wrong-answers", type=float, help="share of sampled answers that are wrong (0.2)"
+    )
+    speed.add_argument(
+        "--rewritten-answers",
+        type=float,
+        help="share of sampled answers right but written another way (0.2)",
+    )
     faults = fake_tgi.add_argument_group("fault injection")
     faults.add_argument(
         "--loading", type=float, help="refuse connections for this many seconds at start"
@@ -104,6 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--reasoning", metavar="FILE", help="attach this reasoning as Markdown")
     render.set_defaults(target="cli.render:run")
+
+    same = sub.add_parser(
+        "same-answer",
+        help="are two final answers the same? (prints same or different; exit 0 or 1)",
+        description="Compare two final answers (the LaTeX inside \\boxed{}) as consensus "
+        "voting does: math-verify in both directions, in a separate process under a time "
+        "limit. Prints `same` (exit 0) or `different` (exit 1).",
+    )
+    same.add_argument("a", help="one answer, e.g. '\\frac{1}{2}'")
+    same.add_argument("b", help="the other answer, e.g. '0.5'")
+    same.add_argument(
+        "--timeout", type=float, default=2.0, help="seconds allowed for the comparison (2)"
+    )
+    same.set_defaults(target="cli.same_answer:run")
 
     add_queue_parser(sub)
 

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -57,6 +58,9 @@ class ChaosPlan:
     render_workers: int = 1
     submit_over_s: float = 60.0
     """Questions arrive spread over this long."""
+    answer_s: float = 2.0
+    """How long the model takes for one answer: questions come faster than the workers
+    answer, so a queue builds up for the moderators to steer."""
     worker_kills: int = 3
     horse_kills: int = 3
     bot_crashes: int = 2
@@ -105,6 +109,8 @@ class ChaosReport:
     pings: int = 0
     nonce_hits: int = 0
     """Messages Discord did not post twice because the bot resent them after a crash."""
+    secrets_logged: list[str] = field(default_factory=list)
+    """Secrets found in the pool's or the bot's log (should be none)."""
     problems: list[str] = field(default_factory=list)
     """What went wrong with each lost, unanswered or duplicated question, for a look."""
     happened: Counter[str] = field(default_factory=Counter)
@@ -119,7 +125,8 @@ class ChaosReport:
             f"outcomes: solutions {self.solutions}, clear failures {self.failures}, "
             f"duplicated {self.duplicates}, lost {self.lost}",
             f"longest wait for an outcome {self.worst_wait_s:.0f} s; pings sent {self.pings}; "
-            f"resends Discord dropped by nonce {self.nonce_hits}",
+            f"resends Discord dropped by nonce {self.nonce_hits}; secrets in the logs: "
+            f"{', '.join(self.secrets_logged) or 'none'}",
             f"chaos: {dict(sorted(self.happened.items()))}",
             f"failure notices: {dict(self.failure_reasons.most_common())}",
             f"refusals: {dict(self.refusals.most_common())}",
@@ -333,7 +340,12 @@ class Harness:
         if action == "moderator cancel":
             for asked in self.asked:
                 self.find_job(fake, asked)
-            candidates = [a for a in self.asked if a.job_id and a.server == server]
+            delivered = self.delivered(fake)
+            candidates = [
+                a
+                for a in self.asked
+                if a.job_id and a.server == server and message_nonce(a.job_id, 0) not in delivered
+            ]
             if not candidates:
                 return False
             target = self.random.choice(candidates)
@@ -491,13 +503,26 @@ class Harness:
         report.pings = sum(1 for message in everything if message.pings_anyone)
         report.nonce_hits = fake.nonce_hits
 
-    def all_settled(self, fake: FakeDiscord) -> bool:
-        """Every accepted question has the first message of its outcome."""
-        sent = {
+    def check_logs(self, secrets: dict[str, str]) -> None:
+        """Which secret (by name) appears in which log of the run."""
+        for log in sorted(self.workdir.glob("*.log")):
+            text = log.read_text("utf-8", errors="replace")
+            self.report.secrets_logged += [
+                f"{name} in {log.name}" for name, value in secrets.items() if value in text
+            ]
+
+    @staticmethod
+    def delivered(fake: FakeDiscord) -> set[str]:
+        """The nonces of the messages posted (an outcome's first has `message_nonce(job, 0)`)."""
+        return {
             str(message.nonce)
             for message in fake.messages.values()
             if message.nonce is not None and not message.deleted
         }
+
+    def all_settled(self, fake: FakeDiscord) -> bool:
+        """Every accepted question has the first message of its outcome."""
+        sent = self.delivered(fake)
         return all(
             not a.accepted or (a.job_id is not None and message_nonce(a.job_id, 0) in sent)
             for a in self.asked
@@ -535,9 +560,14 @@ async def stack(
     """Redis (AOF), the simulator, the fake Discord, the pool and the bot, all started."""
     harness = Harness(plan, workdir)
     config = SimulatorConfig(
-        tokens_per_s=300.0, ttft_s=0.05, batch_slowdown=0.0, completion_tokens=300
+        tokens_per_s=300 / plan.answer_s, ttft_s=0.05, batch_slowdown=0.0, completion_tokens=300
     )
-    with throwaway_redis(appendonly=True) as redis_server, SimulatorServer(config) as sim:
+    # Redis as docker-compose runs it: append-only file on, a password.
+    password = secrets.token_urlsafe(18)
+    with (
+        throwaway_redis(appendonly=True, password=password) as redis_server,
+        SimulatorServer(config) as sim,
+    ):
         async with FakeDiscord() as fake:
             env = {**environment(redis_server.url(), sim.url), **fake.env()}
             conn = redis.Redis.from_url(redis_server.url())
@@ -582,5 +612,9 @@ async def run(plan: ChaosPlan, workdir: Path) -> ChaosReport:
         conn = redis.Redis.from_url(redis_server.url())
         harness.count(fake, conn)
         conn.close()
+        assert redis_server.password is not None
+        harness.check_logs(
+            {"the Discord token": fake.token, "the Redis password": redis_server.password}
+        )
         harness.report.happened["seconds"] = round(time.monotonic() - started)
         return harness.report

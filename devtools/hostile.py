@@ -18,13 +18,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from bot.client import BROKEN
+import discord
+import redis
+
+from bot import keys as bot_keys
+from bot.client import BROKEN, FathomBot
+from bot.exts.delivery import Delivery
+from bot.guild_settings import GuildSettings
 from bot.logic.naming import AGAIN_PREFIX, CANCEL_PREFIX
 from devtools.fakediscord import (
     ChannelRecord,
@@ -35,8 +42,11 @@ from devtools.fakediscord import (
     RoleRecord,
     UserRecord,
 )
+from devtools.fakediscord.client import running
+from devtools.rq_threads import FAST_BOT_ENV, ThreadWorkers
 from fathom.contract import clean_text
-from simulator.server import SimulatorServer
+from fathom.settings import get_settings
+from simulator.server import SimulatorServer, fast_config
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "bot" / "hostile_inputs.json"
 Way = Literal["slash", "dm", "context", "followup", "dm_slash", "private", "moderator"]
@@ -129,6 +139,85 @@ class Verdict:
     @property
     def kept(self) -> bool:
         return not self.problems
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+
+
+@asynccontextmanager
+async def hostile_stage(redis_url: str) -> AsyncIterator[Stage]:
+    """One server with its people, the real bot connected to a fake Discord, workers in
+    threads and the TGI simulator, on the Redis at `redis_url` (which must be a throwaway)."""
+    with SimulatorServer(fast_config()) as sim:
+        env = {**FAST_BOT_ENV, "FATHOM_MODEL_URL": sim.url, "FATHOM_REDIS_URL": redis_url}
+        with _environment(env):
+            settings = get_settings()
+            workers = ThreadWorkers(settings)
+            workers.start()
+            try:
+                async with FakeDiscord(interaction_deadline=3.0) as fake:
+                    with fake.point_discord_py():
+                        bot = FathomBot(settings, guild_ready_timeout=0.05)
+                        stage = _stage(fake, sim, bot, redis_url)
+                        async with running(bot, fake):
+                            yield stage
+            finally:
+                workers.stop()
+
+
+def _stage(fake: FakeDiscord, sim: SimulatorServer, bot: FathomBot, redis_url: str) -> Stage:
+    # Cases follow each other faster than people ask in one channel: Discord's per-channel
+    # limits (5 messages or threads per 5 s) would make every case wait for the one before.
+    for route in (
+        "PATCH /channels/{channel_id}/messages/{message_id}",
+        "POST /channels/{channel_id}/messages",
+        "POST /channels/{channel_id}/messages/{message_id}/threads",
+    ):
+        fake.limiter.rules[route] = (50, 1.0)
+    guild = fake.create_guild()
+    channel = fake.create_text_channel(guild, "homework")
+    student = fake.create_user("student")
+    classmate = fake.create_user("classmate")
+    # Whoever runs the moderators' commands has Manage Server too (for /fathom-settings).
+    admin = fake.create_user("admin")
+    mods = fake.create_role(guild, "mods", discord.Permissions(manage_messages=True))
+    admins = fake.create_role(guild, "admins", discord.Permissions(manage_guild=True))
+    fake.add_member(guild, student)
+    fake.add_member(guild, classmate)
+    fake.add_member(guild, admin, roles=[mods, admins])
+    chosen = GuildSettings(moderator_role_id=mods.id)
+    with redis.Redis.from_url(redis_url) as conn:
+        conn.set(bot_keys.guild_settings(guild.id), chosen.model_dump_json())
+
+    def settled() -> bool:
+        # discord.py imports an extension afresh for each bot: not the class imported here.
+        delivery = cast(Delivery | None, bot.get_cog(Delivery.__cog_name__))
+        return delivery is not None and not delivery.following()
+
+    return Stage(
+        fake=fake,
+        sim=sim,
+        guild=guild,
+        channel=channel,
+        student=student,
+        classmate=classmate,
+        moderator=admin,
+        moderators_role=mods,
+        settled=settled,
+    )
 
 
 class _Lines(logging.Handler):

@@ -34,13 +34,15 @@ class RedisServerMissing(RuntimeError):
 class RedisServer:
     executor: RedisExecutor
     datadir: Path
+    password: str | None = None
 
     @property
     def port(self) -> int:
         return int(self.executor.port)
 
     def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
 
     def stop(self) -> None:
         """Stop the server (SIGTERM; what it holds is gone). `start()` brings it back on the
@@ -81,6 +83,6 @@ def throwaway_redis(
     )
     try:
         with executor:
-            yield RedisServer(executor, datadir)
+            yield RedisServer(executor, datadir, password)
     finally:
         shutil.rmtree(datadir, ignore_errors=True)

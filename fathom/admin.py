@@ -21,6 +21,7 @@ from rq import Worker
 from rq.suspension import is_suspended, resume, suspend
 
 from fathom import keys
+from fathom.consensus import load_record, sample_id
 from fathom.contract import JobTicket, Outcome, Phase, SolveRequest, SolveStatus, preview
 from fathom.events import decode_entries
 from fathom.fairness import expected_position, flow_of
@@ -29,6 +30,7 @@ from fathom.queue import (
 )
 from fathom.queue import (
     cancel_job,
+    enqueue_consensus,
     enqueue_solve,
     fetch_job,
     render_queue,
@@ -226,9 +228,21 @@ def member_jobs(conn: redis.Redis, guild_id: int, user_id: int) -> list[str]:
 
 
 def queued_jobs(conn: redis.Redis, guild_id: int, settings: Settings) -> list[str]:
-    """The server's jobs still waiting on the queue (not those being solved)."""
+    """The server's jobs still waiting on the queue (not those being solved; a consensus job
+    while none of its samples has started)."""
     waiting = set(solve_queue(conn, settings).get_job_ids())
-    return [t.job_id for t in guild_tickets(conn, guild_id) if t.job_id in waiting]
+    return [
+        t.job_id
+        for t in guild_tickets(conn, guild_id)
+        if all(part in waiting for part in _queue_ids(t))
+    ]
+
+
+def _queue_ids(ticket: JobTicket) -> list[str]:
+    """The solve jobs of a ticket: itself, or a consensus job's samples."""
+    if ticket.samples > 1:
+        return [sample_id(ticket.job_id, index) for index in range(ticket.samples)]
+    return [ticket.job_id]
 
 
 def clear_guild(
@@ -271,10 +285,15 @@ def retry_job(
 ) -> str:
     """Ask the same question again as a new job (a new sample); the bot delivers it where the
     first one went. Returns the new job id."""
+    record = load_record(conn, job_id)
     job = fetch_job(conn, job_id)
-    if job is None:
+    if record is None and job is None:
         raise RetryRefused(f"job {job_id} is no longer known")
-    request = SolveRequest.model_validate(job.args[0])
+    if record is not None:
+        request = record.request
+    else:
+        assert job is not None
+        request = SolveRequest.model_validate(job.args[0])
     if guild_id is not None and request.origin.guild_id != guild_id:
         raise RetryRefused(f"job {job_id} is not from this server")
     if job_id in {t.job_id for t in guild_tickets(conn, request.origin.guild_id or 0)}:
@@ -282,7 +301,10 @@ def retry_job(
     again = request.model_copy(update={"seed": None, "enqueued_at": time.time()})
     new_id = uuid.uuid4().hex
     conn.set(keys.retry_of(new_id), job_id, ex=keys.JOB_KEY_TTL_S)
-    enqueue_solve(conn, again, settings, job_id=new_id)
+    if record is not None:
+        enqueue_consensus(conn, again, record.samples, settings, job_id=new_id)
+    else:
+        enqueue_solve(conn, again, settings, job_id=new_id)
     audit(
         conn,
         AuditEntry(
@@ -418,7 +440,9 @@ def _job_views(
     for ticket, entries in zip(tickets, latest, strict=True):
         decoded = decode_entries(entries)
         event = decoded[0].event if decoded else None
-        position = positions.get(ticket.job_id)
+        position = min(
+            (positions[part] for part in _queue_ids(ticket) if part in positions), default=None
+        )
         if position is None and (event is None or event.phase.terminal):
             stale.append(ticket.job_id)
             continue

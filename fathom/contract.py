@@ -25,6 +25,11 @@ RENDER_JOB_FUNC = "worker.render.job.render_solution"
 """Draws a stored solution's math and stores its Document; ends the job."""
 RENDER_FAILURE_CALLBACK = "worker.render.job.on_render_failure"
 """Ends the job with plain text when the rendering job dies without doing so itself."""
+VOTE_JOB_FUNC = "worker.render.vote.vote_on_samples"
+"""Groups a consensus job's sample answers, draws the chosen solution and ends the job; put on
+the render queue by the end of its last sample."""
+VOTE_FAILURE_CALLBACK = "worker.render.vote.on_vote_failure"
+"""Ends a consensus job whose vote died without doing so itself."""
 
 SIMULATOR_MODEL_ID = "fathom-simulator"
 """The model_id the TGI simulator reports in /info, /v1/models and every completion."""
@@ -90,6 +95,14 @@ class Origin(_Model):
     guild_id: int | None = None
 
 
+class SampleOf(_Model):
+    """Where a sample of a consensus job belongs: its job, its place, how many there are."""
+
+    job_id: str
+    index: int = Field(ge=0)
+    samples: int = Field(ge=2)
+
+
 class SolveRequest(_Model):
     """The job payload (the single argument of `worker.jobs.solve`)."""
 
@@ -101,6 +114,24 @@ class SolveRequest(_Model):
     """Draw the solution's math into a Document after solving (a render job ends the job)."""
     origin: Origin = Field(default_factory=Origin)
     enqueued_at: float = Field(default_factory=time.time)
+    sample_of: SampleOf | None = None
+    """Set on each sample of a consensus job (`fathom.queue.enqueue_consensus`): its end counts
+    towards the vote, and its progress shows in the consensus job's."""
+
+
+class ConsensusRecord(_Model):
+    """A consensus job (cons@k): `samples` solve jobs of one question with different seeds, then
+    one vote. Stored by `fathom.queue.enqueue_consensus` before any sample is enqueued."""
+
+    version: int = CONTRACT_VERSION
+    job_id: str
+    request: SolveRequest
+    """The question as asked (its seed, if any, is the first sample's)."""
+    samples: int = Field(ge=2)
+    sample_ids: list[str]
+    vote_queue: str
+    vote_timeout_s: int
+    result_ttl_s: int
 
 
 class Phase(StrEnum):
@@ -131,6 +162,10 @@ class ProgressEvent(_Model):
     note: str | None = None
     """Short human-readable detail (e.g. "model server busy, retrying")."""
     ts: float = Field(default_factory=time.time)
+    samples: int | None = None
+    """For a consensus job: how many samples it runs (`tokens` is then their sum)."""
+    samples_done: int = 0
+    """For a consensus job: samples that have ended."""
 
 
 class SolveStatus(StrEnum):
@@ -190,6 +225,44 @@ class Timings(_Model):
     tokens_per_s: float | None = None
 
 
+class AnswerVotes(_Model):
+    """One equivalence class of a consensus job's answers."""
+
+    answer: str
+    """As its first sample wrote it."""
+    votes: int
+
+
+class Consensus(_Model):
+    """How a consensus job's samples voted (on a consensus job's result)."""
+
+    samples: int
+    votes: int
+    """Samples in the chosen answer's class (0 when no sample gave a final answer)."""
+    no_answer: int = 0
+    """Samples that finished without a final answer (none boxed, or cut at the budget)."""
+    failed: int = 0
+    """Samples that failed or were cancelled."""
+    tied: bool = False
+    """Another class has as many votes as the chosen one (the first to appear is shown)."""
+    answers: list[AnswerVotes] = Field(default_factory=list)
+    """Every class, most votes first."""
+    chosen_sample: int | None = None
+    """Index of the sample whose written solution is shown."""
+    compared_by_text_only: bool = False
+    """The time allowed for comparing ran out: the remaining answers were grouped by their
+    text only."""
+
+    @property
+    def agreement(self) -> float:
+        return self.votes / self.samples if self.samples else 0.0
+
+    @property
+    def low_agreement(self) -> bool:
+        """Fewer than half of the samples agree on the answer shown."""
+        return self.agreement < 0.5
+
+
 class SolveResult(_Model):
     version: int = CONTRACT_VERSION
     job_id: str
@@ -216,6 +289,10 @@ class SolveResult(_Model):
     rendering: Rendering = Rendering.NONE
     enqueued_at: float | None = None
     finished_at: float = Field(default_factory=time.time)
+    sample_of: SampleOf | None = None
+    """The result of one sample of a consensus job (never delivered by itself)."""
+    consensus: Consensus | None = None
+    """The vote, on a consensus job's result; the solution and answer are the chosen sample's."""
 
     @property
     def final(self) -> bool:
@@ -242,6 +319,9 @@ class JobTicket(_Model):
     question: str
     """A one-line preview."""
     enqueued_at: float
+    samples: int = 1
+    """More than one: a consensus job, whose samples are `fathom.consensus.sample_id(job_id,
+    i)` on the solve queue."""
 
 
 class Outcome(_Model):

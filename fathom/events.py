@@ -62,8 +62,9 @@ def decode_entries(items: Sequence[tuple[object, object]] | None) -> list[Stream
     ]
 
 
-def publish_event(conn: redis.Redis, event: ProgressEvent) -> None:
-    """Append the event to the job's own stream and to the global stream the bot consumes.
+def publish_event(conn: redis.Redis, event: ProgressEvent, *, announce: bool = True) -> None:
+    """Append the event to the job's own stream and (`announce`) to the global stream the bot
+    consumes; the samples of a consensus job are not announced, their whole is.
 
     Both are bounded: the job's stream keeps its newest entries and expires with the job; the
     global stream is trimmed approximately to EVENTS_STREAM_MAXLEN.
@@ -73,7 +74,8 @@ def publish_event(conn: redis.Redis, event: ProgressEvent) -> None:
     pipe = conn.pipeline(transaction=False)
     pipe.xadd(stream, fields, maxlen=keys.PROGRESS_STREAM_MAXLEN, approximate=False)
     pipe.expire(stream, keys.JOB_KEY_TTL_S)
-    pipe.xadd(keys.EVENTS_STREAM, fields, maxlen=keys.EVENTS_STREAM_MAXLEN, approximate=True)
+    if announce:
+        pipe.xadd(keys.EVENTS_STREAM, fields, maxlen=keys.EVENTS_STREAM_MAXLEN, approximate=True)
     pipe.execute()
 
 
@@ -134,25 +136,36 @@ def end_job(
         }
     )
     store_result(conn, result, ttl_s)
+    if result.sample_of is not None:
+        # A sample of a consensus job: it is counted towards the vote, not delivered. (Imported
+        # here: fathom.consensus publishes through this module.)
+        from fathom.consensus import sample_ended
+
+        publish_event(conn, _terminal_event(result, total_s, note), announce=False)
+        sample_ended(conn, result)
+        return result
     _count(conn, result)
     guild_id = result.origin.guild_id
     if guild_id is not None:
         _record_outcome(conn, guild_id, result)
+    publish_event(conn, _terminal_event(result, total_s, note))
+    return result
+
+
+def _terminal_event(result: SolveResult, total_s: float | None, note: str | None) -> ProgressEvent:
     if note is None and result.failure is not None:
         note = result.failure.message
-    publish_event(
-        conn,
-        ProgressEvent(
-            job_id=result.job_id,
-            phase=terminal_phase(result.status),
-            tokens=result.completion_tokens or 0,
-            budget_tokens=result.budget_tokens,
-            elapsed_s=total_s or 0.0,
-            attempt=result.attempts,
-            note=note,
-        ),
+    return ProgressEvent(
+        job_id=result.job_id,
+        phase=terminal_phase(result.status),
+        tokens=result.completion_tokens or 0,
+        budget_tokens=result.budget_tokens,
+        elapsed_s=total_s or 0.0,
+        attempt=result.attempts,
+        note=note,
+        samples=result.consensus.samples if result.consensus else None,
+        samples_done=result.consensus.samples if result.consensus else 0,
     )
-    return result
 
 
 def _count(conn: redis.Redis, result: SolveResult) -> None:

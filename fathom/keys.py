@@ -42,6 +42,23 @@ def cancel_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:cancel"
 
 
+def consensus_key(job_id: str) -> str:
+    """A consensus job's record (`fathom.contract.ConsensusRecord` JSON)."""
+    return f"{PREFIX}:job:{job_id}:consensus"
+
+
+def consensus_state(job_id: str) -> str:
+    """Hash of a consensus job's samples as they run and end: `tokens:<i>`, `ended:<i>` (the
+    sample's status), `done` (samples ended) and `published` (time of the last progress
+    event of the whole)."""
+    return f"{PREFIX}:job:{job_id}:consensus:state"
+
+
+def consensus_claim(job_id: str) -> str:
+    """Set by whoever ends a consensus job (its vote, or a cancel), so only one does."""
+    return f"{PREFIX}:job:{job_id}:consensus:claim"
+
+
 # --- per server, for the moderators' views and actions -------------------------------------
 
 GUILD_OUTCOMES_KEEP_S = 7 * 24 * 3600

@@ -7,6 +7,7 @@ argument crosses Redis as JSON (RQ's JSONSerializer).
 
 from __future__ import annotations
 
+import random
 import uuid
 from enum import StrEnum
 
@@ -18,17 +19,27 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from fathom import keys
+from fathom.consensus import (
+    claim_end,
+    ended_samples,
+    load_record,
+    sample_ended,
+    sample_id,
+    save_record,
+)
 from fathom.contract import (
     RENDER_FAILURE_CALLBACK,
     RENDER_JOB_FUNC,
     SOLVE_FAILURE_CALLBACK,
     SOLVE_JOB_FUNC,
     SOLVE_STOPPED_CALLBACK,
+    ConsensusRecord,
     Failure,
     FailureCode,
     JobTicket,
     Phase,
     ProgressEvent,
+    SampleOf,
     SolveRequest,
     SolveResult,
     SolveStatus,
@@ -40,6 +51,7 @@ from fathom.settings import Settings
 
 CANCELLED_MESSAGE = "The question was cancelled before it was answered."
 RENDER_RETRIES = 1
+SEED_RANGE = 2**31
 
 
 def solve_queue(conn: redis.Redis, settings: Settings) -> Queue:
@@ -65,9 +77,12 @@ def enqueue_solve(
     The QUEUED event is published first, so no later event of the job can precede it.
     """
     job_id = job_id or uuid.uuid4().hex
-    publish_event(conn, ProgressEvent(job_id=job_id, phase=Phase.QUEUED, elapsed_s=0.0))
+    sample = request.sample_of is not None
+    publish_event(
+        conn, ProgressEvent(job_id=job_id, phase=Phase.QUEUED, elapsed_s=0.0), announce=not sample
+    )
     origin = request.origin
-    if origin.guild_id is not None:
+    if origin.guild_id is not None and not sample:
         ticket = JobTicket(
             job_id=job_id,
             user_id=origin.user_id,
@@ -86,11 +101,78 @@ def enqueue_solve(
         retry=Retry(max=settings.job_retries) if settings.job_retries else None,
         on_failure=Callback(SOLVE_FAILURE_CALLBACK),
         on_stopped=Callback(SOLVE_STOPPED_CALLBACK),
-        description=f"solve {request.origin.source} question ({len(request.question)} chars)",
+        description=_description(request),
     )
     if settings.fair_queue:
         place(conn, queue.key, job_id, *flow_of(origin.source, origin.guild_id, origin.user_id))
     return job_id
+
+
+def _description(request: SolveRequest) -> str:
+    text = f"solve {request.origin.source} question ({len(request.question)} chars)"
+    part = request.sample_of
+    return text if part is None else f"{text}, sample {part.index + 1} of {part.job_id}"
+
+
+def enqueue_consensus(
+    conn: redis.Redis,
+    request: SolveRequest,
+    samples: int,
+    settings: Settings,
+    job_id: str | None = None,
+) -> str:
+    """A consensus job (cons@k): `samples` solve jobs of the question with different seeds,
+    then a vote on the render queue that ends it (see `fathom.consensus`). Returns the one job
+    id the asker follows. The record is stored first, so no sample can end before its whole is
+    known; each sample is placed in the fair order like any job."""
+    if samples < 2:
+        raise ValueError("a consensus job needs at least 2 samples")
+    job_id = job_id or uuid.uuid4().hex
+    publish_event(
+        conn, ProgressEvent(job_id=job_id, phase=Phase.QUEUED, elapsed_s=0.0, samples=samples)
+    )
+    origin = request.origin
+    if origin.guild_id is not None:
+        ticket = JobTicket(
+            job_id=job_id,
+            user_id=origin.user_id,
+            question=preview(request.question),
+            enqueued_at=request.enqueued_at,
+            samples=samples,
+        )
+        conn.hset(keys.guild_jobs(origin.guild_id), job_id, ticket.model_dump_json())
+    ids = [sample_id(job_id, index) for index in range(samples)]
+    save_record(
+        conn,
+        ConsensusRecord(
+            job_id=job_id,
+            request=request,
+            samples=samples,
+            sample_ids=ids,
+            vote_queue=settings.render_queue,
+            vote_timeout_s=settings.render_job_timeout_s,
+            result_ttl_s=settings.result_ttl_s,
+        ),
+    )
+    for index, (sample, seed) in enumerate(
+        zip(ids, sample_seeds(request.seed, samples), strict=True)
+    ):
+        part = request.model_copy(
+            update={
+                "seed": seed,
+                "render": False,
+                "sample_of": SampleOf(job_id=job_id, index=index, samples=samples),
+            }
+        )
+        enqueue_solve(conn, part, settings, job_id=sample)
+    return job_id
+
+
+def sample_seeds(first: int | None, samples: int) -> list[int]:
+    """Different seeds for the samples: from `first` on when one is given, else drawn."""
+    if first is not None:
+        return [(first + index) % SEED_RANGE for index in range(samples)]
+    return random.sample(range(SEED_RANGE), samples)
 
 
 def enqueue_render(conn: redis.Redis, job_id: str, settings: Settings) -> Job:
@@ -127,6 +209,7 @@ def cancelled_result(job_id: str, request: SolveRequest, message: str) -> SolveR
         origin=request.origin,
         enqueued_at=request.enqueued_at,
         failure=Failure(code=FailureCode.CANCELLED, message=message),
+        sample_of=request.sample_of,
     )
 
 
@@ -154,8 +237,16 @@ def cancel_job(
 ) -> CancelOutcome:
     """Ask for the job to be cancelled (`by`: who, as the asker will read it, e.g. "a
     moderator (Ada)"). A waiting job leaves the queue at once; a running one sees the cancel
-    flag within a fraction of a second and closes its model stream."""
+    flag within a fraction of a second and closes its model stream. A consensus job ends at
+    once, and so do all its samples."""
     message = f"Cancelled by {by}." if by else CANCELLED_MESSAGE
+    record = load_record(conn, job_id)
+    if record is not None:
+        return _cancel_consensus(conn, record, message, settings)
+    return _cancel_one(conn, job_id, message, settings)
+
+
+def _cancel_one(conn: redis.Redis, job_id: str, message: str, settings: Settings) -> CancelOutcome:
     conn.set(keys.cancel_key(job_id), message, ex=keys.JOB_KEY_TTL_S)
     job = fetch_job(conn, job_id)
     if job is None:
@@ -173,6 +264,63 @@ def cancel_job(
     if status == JobStatus.STARTED:
         return CancelOutcome.STOPPING
     return CancelOutcome.FINISHED
+
+
+def _cancel_consensus(
+    conn: redis.Redis, record: ConsensusRecord, message: str, settings: Settings
+) -> CancelOutcome:
+    """Every sample is cancelled (the running ones close their streams) and the consensus job
+    ends now, unless its vote already took over."""
+    if not claim_end(conn, record.job_id, f"cancel:{uuid.uuid4().hex}"):
+        return CancelOutcome.FINISHED
+    conn.set(keys.cancel_key(record.job_id), message, ex=keys.JOB_KEY_TTL_S)
+    outcomes = [_cancel_one(conn, sample, message, settings) for sample in record.sample_ids]
+    end_job(
+        conn,
+        cancelled_result(record.job_id, record.request, message),
+        ttl_s=settings.result_ttl_s,
+    )
+    if CancelOutcome.STOPPING in outcomes:
+        return CancelOutcome.STOPPING
+    return CancelOutcome.CANCELLED
+
+
+SAMPLE_LOST = "The worker solving this sample stopped without an answer."
+
+
+def settle_consensus(conn: redis.Redis, job_id: str, settings: Settings) -> bool:
+    """For a consensus job still sampling (no vote enqueued yet): end the samples that will
+    never end by themselves (their RQ job is gone or failed without a stored result, a worker
+    killed outright), and count a sample whose result was stored but not counted, so the vote
+    can run. False when there is no such consensus job (it was never enqueued)."""
+    record = load_record(conn, job_id)
+    if record is None:
+        return False
+    ended = ended_samples(conn, job_id)
+    for index, sample in enumerate(record.sample_ids):
+        if index in ended:
+            continue
+        stored = load_result(conn, sample)
+        if stored is not None and stored.final:
+            sample_ended(conn, stored)
+            continue
+        job = fetch_job(conn, sample)
+        status = None if job is None else job.get_status()
+        if job is None or status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+            part = record.request.model_copy(
+                update={"sample_of": SampleOf(job_id=job_id, index=index, samples=record.samples)}
+            )
+            lost = SolveResult(
+                job_id=sample,
+                status=SolveStatus.FAILED,
+                question=part.question,
+                origin=part.origin,
+                enqueued_at=part.enqueued_at,
+                failure=Failure(code=FailureCode.INTERNAL, message=SAMPLE_LOST),
+                sample_of=part.sample_of,
+            )
+            end_job(conn, lost, ttl_s=settings.result_ttl_s)
+    return True
 
 
 def stop_job(conn: redis.Redis, job_id: str) -> bool:

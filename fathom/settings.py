@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     """Hard limit of one solve job, queueing excluded."""
     render_job_timeout_s: int = Field(120, ge=5)
     """Hard limit of one rendering job (a dead render worker's job is noticed after this)."""
+    cjk_font: Path | None = None
+    """A font file for Chinese, Japanese and Korean words in formulas; unset: Noto Sans CJK (the
+    Docker image has it) or another common CJK font, found where Debian puts them."""
     job_retries: int = Field(2, ge=0)
     """Times an abandoned job (its worker died) is put back on the queue."""
     result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
@@ -120,6 +123,9 @@ class Settings(BaseSettings):
     # --- questions ------------------------------------------------------------------------------
     max_question_chars: int = Field(4000, ge=1)
     """Longest question taken (servers can set a lower limit)."""
+    max_samples: int = Field(8, ge=1, le=64)
+    """Most samples one question may ask for (`/solve samples:k`, `fathom ask --samples k`: a
+    consensus of k answers); servers may set a lower cap. 1 turns consensus off."""
 
     # --- Discord ----------------------------------------------------------------------------------
     discord_token: SecretStr | None = None

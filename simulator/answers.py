@@ -169,16 +169,30 @@ class Completion:
 
 
 def build_completion(
-    question: str, bank: ProblemBank, *, seed: int, target_tokens: int, echo: bool = False
+    question: str,
+    bank: ProblemBank,
+    *,
+    seed: int,
+    target_tokens: int,
+    wrong_rate: float = 0.0,
+    rewrite_rate: float = 0.0,
+    echo: bool = False,
 ) -> Completion:
     """An R1-style completion of about `target_tokens` tokens (at least the honest note and a
-    short solution). The same question and seed give the same text. `echo`: the question
-    itself is the solution and the boxed answer."""
+    short solution). The same question and seed give the same text.
+
+    Like a sampled model, different seeds may end on different answers: with probability
+    `wrong_rate` the final answer is one of two wrong answers kept for the question (so wrong
+    samples can agree with each other), with probability `rewrite_rate` the right answer
+    written another way (`3/4` for `\\frac{3}{4}`, `x = 5` for `5`), else the reference.
+    `echo`: the question itself is the solution and the boxed answer."""
     matched = bank.match(question)
     problem = matched or bank.pick(question)
     rng = random.Random(f"{seed}\x00{question}")
+    answer = _sampled_answer(problem, bank, seed, question, wrong_rate, rewrite_rate)
     if echo:
         problem = Problem("echo", question, question, question)
+        answer = question
         note = "(Note: this text comes from the Fathom TGI simulator, repeating the question.)"
         solution = question
     elif matched:
@@ -186,7 +200,7 @@ def build_completion(
             "(Note: this text comes from the Fathom TGI simulator, not from a language model: it"
             f" recites the reference solution of {problem.unique_id}.)"
         )
-        solution = _clean(problem.solution)
+        solution = _with_answer(_clean(problem.solution), problem.answer, answer)
     else:
         note = (
             "(Note: this text comes from the Fathom TGI simulator, not from a language model. It"
@@ -195,18 +209,76 @@ def build_completion(
         )
         solution = (
             "*Simulated answer: this is the solution of a different problem, not of the"
-            f" question asked.*\n\n{_clean(problem.solution)}"
+            f" question asked.*\n\n{_with_answer(_clean(problem.solution), problem.answer, answer)}"
         )
-    solution += f"\n\n**Final Answer**\n\\[\n\\boxed{{{problem.answer}}}\n\\]"
-    closing = f"\n\nSo the final answer is {problem.answer}.\n{THINK_CLOSE}\n\n"
+    solution += f"\n\n**Final Answer**\n\\[\n\\boxed{{{answer}}}\n\\]"
+    closing = f"\n\nSo the final answer is {answer}.\n{THINK_CLOSE}\n\n"
 
     budget = target_tokens - count_tokens(note + closing + solution)
     if budget < 0:
         # Too short a target for the full written solution: keep the note and the answer.
-        solution = f"The answer is $\\boxed{{{problem.answer}}}$."
+        solution = f"The answer is $\\boxed{{{answer}}}$."
         budget = target_tokens - count_tokens(note + closing + solution)
     reasoning = note + "\n\n" + _reasoning(problem, rng, budget)
     return Completion(reasoning + closing + solution, problem, matched is not None)
+
+
+_FRACTION = re.compile(r"^(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}$")
+_DEGREES = re.compile(r"^(\d+)\^\\circ$")
+
+
+def _sampled_answer(
+    problem: Problem,
+    bank: ProblemBank,
+    seed: int,
+    question: str,
+    wrong_rate: float,
+    rewrite_rate: float,
+) -> str:
+    """This seed's final answer: wrong, right but written otherwise, or the reference."""
+    draw = random.Random(f"answer\x00{seed}\x00{question}").random()
+    if draw < wrong_rate:
+        wrong = _wrong_answers(problem, bank)
+        return wrong[0] if draw < wrong_rate / 2 else wrong[1]
+    if draw < wrong_rate + rewrite_rate:
+        return _rewritten(problem.answer)
+    return problem.answer
+
+
+def _wrong_answers(problem: Problem, bank: ProblemBank) -> tuple[str, str]:
+    """Two wrong answers for a problem, always the same ones: an integer off by a little, or
+    the answers of other problems."""
+    answer = problem.answer.strip()
+    if re.fullmatch(r"-?\d+", answer):
+        value = int(answer)
+        return str(value + 1), str(value * 2 if value not in (0, 2) else value + 3)
+    rng = random.Random(f"wrong\x00{problem.unique_id}")
+    others = [p.answer for p in bank.problems if p.answer.strip() != answer]
+    if len(others) < 2:
+        return f"{answer} + 1", f"2({answer})"
+    first, second = rng.sample(others, 2)
+    return first, second
+
+
+def _rewritten(answer: str) -> str:
+    """The same answer written another way, where there is an obvious one."""
+    text = answer.strip()
+    fraction = _FRACTION.match(text)
+    if fraction:
+        return f"{fraction[1]}{fraction[2]}/{fraction[3]}"
+    degrees = _DEGREES.match(text)
+    if degrees:
+        return degrees[1]
+    if re.fullmatch(r"\d+", text):
+        return f"{int(text):,}".replace(",", "{,}") if int(text) >= 1000 else f"x = {text}"
+    return text
+
+
+def _with_answer(solution: str, reference: str, answer: str) -> str:
+    """The written solution ending on `answer` instead of the reference's box."""
+    if answer == reference:
+        return solution
+    return solution.replace(f"\\boxed{{{reference}}}", f"\\boxed{{{answer}}}")
 
 
 def _reasoning(problem: Problem, rng: random.Random, budget: int) -> str:

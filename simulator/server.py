@@ -67,7 +67,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -101,6 +101,9 @@ __all__ = [
 log = logging.getLogger("fathom.simulator")
 
 CHUNK_TOKENS = 1024
+GUARDED_ROUTES = frozenset({"/v1/chat/completions", "/generate", "/generate_stream", "/"})
+"""What TGI's --api-key guards: generation."""
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROMPTS_KEPT = 256
 """TGI's DEFAULT_GENERATION_LENGTH: validation counts at most this many new tokens."""
 MAX_TOP_N_TOKENS = 5
@@ -132,6 +135,11 @@ class SimulatorConfig(BaseModel):
     """Time compression: rates are multiplied and ttft divided by it (fault delays are not)."""
     completion_tokens: int = Field(600, ge=1)
     """Target length of a full answer (reasoning + solution), before max_tokens cuts it."""
+    wrong_answer_rate: float = Field(0.2, ge=0, le=1)
+    """Share of sampled answers (by seed) ending on a wrong final answer, as a model's do (one
+    of two per question, so wrong samples can agree); greedy answers are always right."""
+    rewritten_answer_rate: float = Field(0.2, ge=0, le=1)
+    """Share of sampled answers giving the right answer written another way (`3/4`, `x = 5`)."""
     keepalive_s: float = Field(15.0, gt=0)
     dataset: Path | None = None
     """JSONL problem bank (MATH-500 fields); None: $FATHOM_SIM_DATASET or MATH-500 beside the
@@ -154,6 +162,10 @@ class SimulatorConfig(BaseModel):
     fault_requests: int | None = Field(None, ge=0)
     """Apply the faults above (overloaded, drop, stall, fail) to the next N generation requests
     only, counting down; None: to all of them."""
+
+    # --- access -------------------------------------------------------------------------------
+    api_key: str | None = None
+    """Like TGI's --api-key: generation wants `Authorization: Bearer <key>`; None: open."""
 
     # --- what it says -------------------------------------------------------------------------
     echo_questions: bool = False
@@ -369,7 +381,7 @@ class Simulator:
     # --- the application ------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=2 * 1024 * 1024)
+        app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[self.guard])
         app.add_routes(
             [
                 web.post("/v1/chat/completions", self.chat_completions),
@@ -385,6 +397,16 @@ class Simulator:
             ]
         )
         return app
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        """TGI's --api-key: the generation routes want `Authorization: Bearer <key>` (a bare
+        401 otherwise); health, info, tokenizing and metrics stay open."""
+        key = self.config.api_key
+        guarded = key is not None and request.method == "POST" and request.path in GUARDED_ROUTES
+        if guarded and request.headers.get("Authorization") != f"Bearer {key}":
+            return web.Response(status=401)
+        return await handler(request)
 
     def info_payload(self) -> dict[str, object]:
         cfg = self.config
@@ -818,6 +840,8 @@ class Simulator:
             seed=seed if sampling else 0,
             target_tokens=cfg.completion_tokens,
             echo=cfg.echo_questions,
+            wrong_rate=cfg.wrong_answer_rate if sampling else 0.0,
+            rewrite_rate=cfg.rewritten_answer_rate if sampling else 0.0,
         )
         # TGI's StoppingCriteria, in its order: the token budget first (even on EOS), then
         # EOS, then a stop sequence at the very end of the text.

@@ -27,6 +27,7 @@ from fathom.contract import (
     Phase,
     ProgressEvent,
     Rendering,
+    SampleOf,
     SolveRequest,
     SolveResult,
     SolveStatus,
@@ -69,6 +70,7 @@ def solve(payload: dict[str, Any]) -> dict[str, Any]:
                 code=FailureCode.INVALID_REQUEST,
                 message=f"The job could not be read ({type(exc).__name__}); ask again.",
             ),
+            sample_of=_sample_of(payload),
         )
         return end_job(conn, rejected, ttl_s=settings.result_ttl_s).model_dump(mode="json")
 
@@ -93,6 +95,15 @@ def solve(payload: dict[str, Any]) -> dict[str, Any]:
     return stored.model_dump(mode="json")
 
 
+def _sample_of(payload: dict[str, Any]) -> SampleOf | None:
+    """Where an unreadable job belongs, if that much can be read: a consensus job's sample must
+    still be counted, or its vote would never run."""
+    try:
+        return SampleOf.model_validate(payload.get("sample_of"))
+    except ValidationError:
+        return None
+
+
 def on_solve_failure(
     job: Job,
     connection: redis.Redis,
@@ -102,12 +113,14 @@ def on_solve_failure(
 ) -> None:
     """RQ failure callback: the job died without ending itself (its worker was killed, or RQ's
     hard timeout fired). With retries left RQ puts it back on the queue; otherwise say why."""
+    request = SolveRequest.model_validate(job.args[0])
     if job.retries_left:
         publish_event(
             connection,
             ProgressEvent(
                 job_id=job.id, phase=Phase.QUEUED, note="the worker was lost; trying again"
             ),
+            announce=request.sample_of is None,
         )
         return
     settings = get_settings()
@@ -117,7 +130,6 @@ def on_solve_failure(
             plain = stored.model_copy(update={"rendering": Rendering.FAILED})
             end_job(connection, plain, ttl_s=settings.result_ttl_s)
         return
-    request = SolveRequest.model_validate(job.args[0])
     lost = SolveResult(
         job_id=job.id,
         status=SolveStatus.FAILED,
@@ -125,6 +137,7 @@ def on_solve_failure(
         origin=request.origin,
         enqueued_at=request.enqueued_at,
         failure=Failure(code=FailureCode.INTERNAL, message=WORKER_LOST),
+        sample_of=request.sample_of,
     )
     end_job(connection, lost, ttl_s=settings.result_ttl_s)
 

@@ -9,9 +9,10 @@ guarantees:
 - solve workers are RQ's forking `Worker` (a work horse per job, so a stop or a crash takes only
   that job down), with dead-worker recovery tuned from RQ's ~10 minutes down to under a minute
   (`SolveWorker`), and a work horse that dies with its worker (Linux PDEATHSIG);
-- render workers are `SimpleWorker`s, so the MathJax node process and the render cache live
-  across jobs; they form a second WorkerPool (one pool runs one worker class), in a process of
-  its own that the first pool stops with itself (`render_workers` = 0 runs none);
+- render workers are `SimpleWorker`s, so the MathJax node process, the render cache and the
+  answer-checking pool of consensus votes (two spawned math-verify processes, warmed up at
+  start) live across jobs; they form a second WorkerPool (one pool runs one worker class), in a
+  process of its own that the first pool stops with itself (`render_workers` = 0 runs none);
 - the supervisor imports the solve job and warms the HTTP path before forking, so every worker
   and horse shares those pages;
 - in burst mode the render pool starts once the solve pool is done, so it sees every rendering
@@ -51,6 +52,7 @@ log = logging.getLogger("fathom.worker")
 
 SOLVE_JOBS = "worker.jobs"
 RENDER_JOBS = "worker.render.job"
+VOTE_JOBS = "worker.render.vote"
 """Modules each kind of worker imports before its first job (rendering brings matplotlib, which
 the solve workers never load)."""
 PR_SET_PDEATHSIG = 1
@@ -129,6 +131,8 @@ class RenderWorker(_Unscheduled, SimpleWorker):
         super().__init__(*args, **{**kwargs, **_tuning(get_settings())})
         _die_with_parent()
         importlib.import_module(RENDER_JOBS)
+        # Consensus votes run here too: their answer-checking pool starts warming up now.
+        importlib.import_module(VOTE_JOBS).answer_checker().start()
 
 
 class FathomPool(WorkerPool):

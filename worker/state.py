@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from fathom.consensus import sample_progress
 from fathom.contract import (
     Failure,
     FailureCode,
@@ -71,6 +72,9 @@ class SolveRun:
         self.tokens = 0
 
     def publish(self, phase: Phase, note: str | None = None) -> None:
+        """The job's progress; a consensus job's sample also feeds the progress of the whole
+        (which the bot follows instead of the sample's)."""
+        sample = self.request.sample_of
         publish_event(
             self.conn,
             ProgressEvent(
@@ -82,7 +86,16 @@ class SolveRun:
                 attempt=max(self.attempt, 1),
                 note=note,
             ),
+            announce=sample is None,
         )
+        if sample is not None:
+            sample_progress(
+                self.conn,
+                sample,
+                self.tokens,
+                enqueued_at=self.request.enqueued_at,
+                min_interval_s=self.settings.progress_interval_s,
+            )
 
     def result(self, status: SolveStatus, **fields: Any) -> SolveResult:
         queued_s = self.picked_up_wall - self.request.enqueued_at
@@ -101,6 +114,7 @@ class SolveRun:
             attempts=max(self.attempt, 1),
             origin=self.request.origin,
             enqueued_at=self.request.enqueued_at,
+            sample_of=self.request.sample_of,
             timings=Timings(
                 queued_s=round(queued_s, 4),
                 prepare_s=_round(self.prepare_s),

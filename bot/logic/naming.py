@@ -8,6 +8,8 @@ import re
 
 from discord.utils import escape_markdown
 
+from bot.i18n import ENGLISH, Texts
+
 THREAD_NAME_LIMIT = 100
 NONCE_LIMIT = 25
 QUOTE_LIMIT = 300
@@ -22,11 +24,11 @@ _MARKUP = re.compile(r"[`*_~|>#]+")
 _SPACE = re.compile(r"\s+")
 
 
-def thread_name(question: str) -> str:
+def thread_name(question: str, t: Texts = ENGLISH) -> str:
     """The question's first words as a thread name (Discord allows 1-100 characters)."""
     plain = _SPACE.sub(" ", _MARKUP.sub(" ", question)).strip()
     if not plain:
-        return "Question"
+        return t.gettext("Question")
     if len(plain) <= THREAD_NAME_LIMIT:
         return plain
     cut = plain.rfind(" ", 0, THREAD_NAME_LIMIT - 1)
@@ -63,9 +65,10 @@ def quote(question: str, limit: int = QUOTE_LIMIT) -> str:
     return "\n".join("> " + escape_markdown(line) for line in text.split("\n"))
 
 
-def status_header(question: str, user_id: int, *, public: bool) -> str:
+def status_header(question: str, user_id: int, *, public: bool, t: Texts = ENGLISH) -> str:
     """Above the progress line of a status message: who asked what (a mention that, like
     everything the bot sends, pings no one)."""
     if public:
-        return f"**<@{user_id}> asked:**\n{quote(question)}"
-    return f"**Your question:**\n{quote(question)}"
+        asked = t.gettext("**{asker} asked:**").format(asker=f"<@{user_id}>")
+        return f"{asked}\n{quote(question)}"
+    return f"{t.gettext('**Your question:**')}\n{quote(question)}"

@@ -6,7 +6,11 @@ Discord's rules, and how they are kept:
   belongs to: a message is "the text leading up to a picture, then the picture";
 - text is cut only between lines, preferably at a blank line (a paragraph or step boundary);
   a single overlong line is cut at spaces (hard only where one word is longer than a message);
-- a code block is never cut open: where one must be split, each part is closed and reopened.
+- a code block is never cut open: where one must be split, each part is closed and reopened;
+- hidden pieces (study mode) are spoilers: each line of hidden text is wrapped in `||…||`
+  (Markdown that starts a line — a heading, a list item, a quote — stays in front; a line too
+  long for one message is cut first, so no spoiler spans two messages), and a hidden picture's
+  file is sent named `SPOILER_…`, which Discord blurs until clicked.
 """
 
 from __future__ import annotations
@@ -17,10 +21,14 @@ from dataclasses import dataclass, replace
 
 import discord
 
+from bot.i18n import ENGLISH, N_, Texts
+
 DISCORD_MESSAGE_LIMIT = 2000
 MAX_FILES = 10
-ANSWER_PREFIX = "**Final answer:**"
-TOO_LONG_ANSWER = f"{ANSWER_PREFIX} (too long to repeat here; it is the boxed expression above)"
+ANSWER_PREFIX = N_("**Final answer:**")
+TOO_LONG_ANSWER = N_(
+    "**Final answer:** (too long to repeat here; it is the boxed expression above)"
+)
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _TEX_MARKUP = re.compile(r"[\\^_{}]")
@@ -36,9 +44,15 @@ class Outgoing:
     buttons: tuple[str, ...] = ()
 
 
+SPOILER_PREFIX = "SPOILER_"
+"""Discord shows an attachment whose name starts with this blurred until it is clicked."""
+
+
 @dataclass(frozen=True, slots=True)
 class Text:
     markdown: str
+    hidden: bool = False
+    """Behind spoilers, line by line (study mode)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +60,8 @@ class Picture:
     """A picture shown where it stands: it ends the message holding the text before it."""
 
     file: str
+    hidden: bool = False
+    """Sent as a spoiler (`SPOILER_` + its name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +92,9 @@ def pack(pieces: Sequence[Piece], limit: int = DISCORD_MESSAGE_LIMIT) -> list[Ou
     for piece in pieces:
         if isinstance(piece, Text):
             if piece.markdown.strip():
-                pending.append(piece.markdown)
+                pending.append(spoiler(piece.markdown, limit) if piece.hidden else piece.markdown)
         elif isinstance(piece, Picture):
-            flush(piece.file)
+            flush(SPOILER_PREFIX + piece.file if piece.hidden else piece.file)
         else:
             flush()
             if messages and len(messages[-1].files) < MAX_FILES:
@@ -108,18 +124,64 @@ def code_span(text: str) -> str:
     return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
-def answer_line(latex: str, text: str | None = None) -> str:
+def answer_line(
+    latex: str, text: str | None = None, *, hidden: bool = False, t: Texts = ENGLISH
+) -> str:
     """The final answer as copyable text: its exact Unicode form where one is known (with the
-    LaTeX beside it where they differ), else the LaTeX itself."""
+    LaTeX beside it where they differ), else the LaTeX itself. `hidden`: the answer (not its
+    label) behind a spoiler."""
     latex = latex.strip()
     if text is None:
-        line = f"{ANSWER_PREFIX} {code_span(latex)}"
+        value = code_span(latex)
     elif not _TEX_MARKUP.search(latex):
-        line = f"{ANSWER_PREFIX} {discord.utils.escape_markdown(text)}"
+        value = discord.utils.escape_markdown(text)
     else:
         shown = discord.utils.escape_markdown(text)
-        line = f"{ANSWER_PREFIX} {shown}   (LaTeX: {code_span(latex)})"
-    return line if len(line) <= DISCORD_MESSAGE_LIMIT else TOO_LONG_ANSWER
+        value = f"{shown}   (LaTeX: {code_span(latex)})"
+    if hidden:
+        value = f"||{_escape_bars(value)}||"
+    line = f"{t.gettext(ANSWER_PREFIX)} {value}"
+    return line if len(line) <= DISCORD_MESSAGE_LIMIT else t.gettext(TOO_LONG_ANSWER)
+
+
+# --- spoilers --------------------------------------------------------------------------------
+
+_LINE_START = re.compile(r"^(\s*(?:#{1,3} |-# |>>> |> |[-*+] |\d{1,3}[.)] )*)(.*)$")
+_CODE_SPAN = re.compile(r"(`+).+?\1")
+
+
+def _escape_bars(text: str) -> str:
+    """`|` escaped outside code spans, so text inside a spoiler cannot close it."""
+    out: list[str] = []
+    last = 0
+    for match in _CODE_SPAN.finditer(text):
+        out.append(text[last : match.start()].replace("|", "\\|"))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(text[last:].replace("|", "\\|"))
+    return "".join(out)
+
+
+def spoiler(markdown: str, limit: int = DISCORD_MESSAGE_LIMIT) -> str:
+    """Markdown with every line behind a spoiler: the Markdown that starts a line in front of
+    it, code blocks left as they are (a spoiler does not work inside one), a line too long for
+    one message cut at spaces first."""
+    lines: list[str] = []
+    for atom in _atoms(markdown.replace("\r\n", "\n")):
+        if _FENCE.match(atom):
+            lines.append(atom)
+            continue
+        match = _LINE_START.match(atom)
+        assert match is not None  # the pattern matches every line
+        prefix, rest = match.group(1), match.group(2)
+        if not rest.strip():
+            lines.append(atom)
+            continue
+        room = limit - len(prefix) - 4
+        for part in _cut_line(_escape_bars(rest.strip()), room):
+            lines.append(f"{prefix}||{part}||")
+            prefix = ""
+    return "\n".join(lines)
 
 
 # --- splitting Markdown --------------------------------------------------------------------

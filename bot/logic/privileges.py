@@ -9,6 +9,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import IntEnum
 
+from bot.i18n import N_
+
 
 class Privilege(IntEnum):
     NONE = 0
@@ -48,10 +50,13 @@ def privilege(
 
 
 REFUSALS = {
-    Privilege.MODERATOR: (
+    Privilege.MODERATOR: N_(
         "Only this server's moderators can do this (Manage Server, or the moderator role set "
         "with `/fathom-settings`)."
     ),
-    Privilege.ADMIN: "Only this server's admins (Manage Server, or the admin role) can do this.",
-    Privilege.OPERATOR: "Only the bot's operators can do this.",
+    Privilege.ADMIN: N_(
+        "Only this server's admins (Manage Server, or the admin role) can do this."
+    ),
+    Privilege.OPERATOR: N_("Only the bot's operators can do this."),
 }
+"""Translated where they are sent."""

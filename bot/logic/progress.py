@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bot.i18n import ENGLISH, Texts
 from fathom.contract import Phase
 
 BAR_WIDTH = 20
@@ -21,6 +22,9 @@ class JobProgress:
     budget_tokens: int | None = None
     elapsed_s: float = 0.0
     note: str | None = None
+    samples: int | None = None
+    """A consensus job: how many samples it runs (`tokens` is their sum)."""
+    samples_done: int = 0
 
 
 def format_duration(seconds: float) -> str:
@@ -49,41 +53,59 @@ def estimate_wait_s(position: int, workers: int, solve_s: float) -> float:
     return (waves_ahead + 1) * solve_s
 
 
-def format_eta(seconds: float) -> str:
+def format_eta(seconds: float, t: Texts = ENGLISH) -> str:
     if seconds < 60:
-        return "under a minute"
+        return t.gettext("under a minute")
     minutes = math.ceil(seconds / 60)
     if minutes < 90:
-        return f"about {minutes} min"
-    return f"about {round(minutes / 60, 1):g} h"
+        return t.gettext("about {minutes} min").format(minutes=minutes)
+    return t.gettext("about {hours} h").format(hours=t.number(round(minutes / 60, 1)))
 
 
-def status_text(progress: JobProgress, *, eta_s: float | None = None) -> str:
+def status_text(progress: JobProgress, *, eta_s: float | None = None, t: Texts = ENGLISH) -> str:
     """The status line for a job that is not finished yet."""
     phase = progress.phase
+    samples = progress.samples
+    took = format_duration(progress.elapsed_s)
+    tokens = t.number(progress.tokens)
     if phase is Phase.QUEUED:
-        where = f"#{progress.position} in line" if progress.position else "in line"
-        text = f"⏳ Queued — {where}"
+        if progress.position:
+            text = t.gettext("⏳ Queued — #{position} in line").format(position=progress.position)
+        else:
+            text = t.gettext("⏳ Queued — in line")
+        if samples:
+            text += " " + t.gettext("({samples} samples)").format(samples=samples)
         if eta_s is not None:
-            text += f" · answer in {format_eta(eta_s)}"
+            text += " · " + t.gettext("answer in {eta}").format(eta=format_eta(eta_s, t))
+    elif samples and phase in (Phase.THINKING, Phase.WRITING):
+        text = t.gettext(
+            "🧠 Sampling · {done} of {samples} samples done · {tokens} tokens · {took}"
+        ).format(done=progress.samples_done, samples=samples, tokens=tokens, took=took)
+        bar = progress_bar(progress.samples_done, samples)
+        text += "\n" + t.gettext("`{bar}` of the samples").format(bar=bar)
+    elif samples and phase is Phase.RENDERING:
+        text = t.gettext("🗳️ Comparing the {samples} samples' answers · {took}").format(
+            samples=samples, took=took
+        )
     elif phase is Phase.THINKING:
-        text = f"🧠 Thinking · {progress.tokens:,} tokens · {format_duration(progress.elapsed_s)}"
+        text = t.gettext("🧠 Thinking · {tokens} tokens · {took}").format(tokens=tokens, took=took)
         bar = progress_bar(progress.tokens, progress.budget_tokens)
-        if bar:
-            text += f"\n`{bar}` of the {progress.budget_tokens:,}-token budget"
+        if bar and progress.budget_tokens:
+            text += "\n" + t.gettext("`{bar}` of the {budget}-token budget").format(
+                bar=bar, budget=t.number(progress.budget_tokens)
+            )
     elif phase is Phase.WRITING:
-        text = (
-            f"✍️ Writing the solution · {progress.tokens:,} tokens · "
-            f"{format_duration(progress.elapsed_s)}"
+        text = t.gettext("✍️ Writing the solution · {tokens} tokens · {took}").format(
+            tokens=tokens, took=took
         )
     elif phase is Phase.RENDERING:
-        text = f"🖼️ Laying out the formulas · {format_duration(progress.elapsed_s)}"
+        text = t.gettext("🖼️ Laying out the formulas · {took}").format(took=took)
     elif phase is Phase.DONE:
-        text = f"✅ Done in {format_duration(progress.elapsed_s)}"
+        text = t.gettext("✅ Done in {took}").format(took=took)
     elif phase is Phase.CANCELLED:
-        text = "🚫 Cancelled"
+        text = t.gettext("🚫 Cancelled")
     else:
-        text = "⚠️ Stopped"
-    if progress.note and not phase.terminal:
+        text = t.gettext("⚠️ Stopped")
+    if progress.note and not phase.terminal and not (samples and phase is Phase.RENDERING):
         text += f"\n-# {progress.note}"
     return text

@@ -9,6 +9,7 @@ import math
 import statistics
 from collections import Counter
 
+from bot.i18n import ENGLISH, N_, Texts
 from fathom.contract import Outcome, SolveStatus
 
 HOURS = 24
@@ -23,11 +24,11 @@ COLOURS = {
     SolveStatus.CANCELLED: "#949BA4",
 }
 LABELS = {
-    SolveStatus.SOLVED: "solved",
-    SolveStatus.NO_ANSWER: "no final answer",
-    SolveStatus.TRUNCATED: "cut at the budget",
-    SolveStatus.FAILED: "failed",
-    SolveStatus.CANCELLED: "cancelled",
+    SolveStatus.SOLVED: N_("solved"),
+    SolveStatus.NO_ANSWER: N_("no final answer"),
+    SolveStatus.TRUNCATED: N_("cut at the budget"),
+    SolveStatus.FAILED: N_("failed"),
+    SolveStatus.CANCELLED: N_("cancelled"),
 }
 
 
@@ -46,7 +47,7 @@ def hourly(outcomes: list[Outcome], now: float) -> list[list[Outcome]]:
     return buckets
 
 
-def stats_chart(outcomes: list[Outcome], now: float, title: str) -> bytes:
+def stats_chart(outcomes: list[Outcome], now: float, title: str, t: Texts = ENGLISH) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,16 +69,18 @@ def stats_chart(outcomes: list[Outcome], now: float, title: str) -> bytes:
     for status in SolveStatus:
         counts = [sum(1 for o in bucket if o.status is status) for bucket in buckets]
         if any(counts):
-            per_hour.bar(hours, counts, bottom=bottom, color=COLOURS[status], label=LABELS[status])
+            per_hour.bar(
+                hours, counts, bottom=bottom, color=COLOURS[status], label=t.gettext(LABELS[status])
+            )
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
-    per_hour.set_title("Questions per hour", color=TEXT)
-    per_hour.set_xlabel("hours ago", color=TEXT)
+    per_hour.set_title(t.gettext("Questions per hour"), color=TEXT)
+    per_hour.set_xlabel(t.gettext("hours ago"), color=TEXT)
     if any(bottom):
         per_hour.legend(facecolor=BACKGROUND, labelcolor=TEXT, fontsize=8, loc="upper left", ncol=5)
 
     for label, measure, colour in (
-        ("waited", _waited, "#5865F2"),
-        ("took", _took, "#EB459E"),
+        (t.gettext("waited"), _waited, "#5865F2"),
+        (t.gettext("took"), _took, "#EB459E"),
     ):
         for share, style in ((0.5, "-"), (0.9, ":")):
             points = [
@@ -94,9 +97,10 @@ def stats_chart(outcomes: list[Outcome], now: float, title: str) -> bytes:
                     color=colour,
                     marker="o",
                     markersize=3,
-                    label=f"{label}, {'median' if share == 0.5 else '90th percentile'}",
+                    label=f"{label}, "
+                    + (t.gettext("median") if share == 0.5 else t.gettext("90th percentile")),
                 )
-    times.set_title("Minutes waiting for a worker, and solving", color=TEXT)
+    times.set_title(t.gettext("Minutes waiting for a worker, and solving"), color=TEXT)
     times.set_xlim(hours[0] - 0.5, 0.5)
     if times.lines:
         times.legend(facecolor=BACKGROUND, labelcolor=TEXT, fontsize=8, loc="upper left")
@@ -104,17 +108,16 @@ def stats_chart(outcomes: list[Outcome], now: float, title: str) -> bytes:
     counted = Counter(o.status for o in outcomes if now - o.finished_at < HOURS * 3600)
     shown = [s for s in SolveStatus if counted[s]]
     totals.barh(
-        [LABELS[s] for s in shown], [counted[s] for s in shown], color=[COLOURS[s] for s in shown]
+        [t.gettext(LABELS[s]) for s in shown],
+        [counted[s] for s in shown],
+        color=[COLOURS[s] for s in shown],
     )
-    totals.set_title(
-        f"Outcomes: {sum(counted.values())} in 24 h"
-        + (
-            f", median {statistics.median(_all_took(outcomes, now)) / 60:.1f} min to solve"
-            if _all_took(outcomes, now)
-            else ""
-        ),
-        color=TEXT,
-    )
+    took = _all_took(outcomes, now)
+    heading = t.gettext("Outcomes: {count} in 24 h").format(count=sum(counted.values()))
+    if took:
+        minutes = t.number(round(statistics.median(took) / 60, 1))
+        heading += t.gettext(", median {minutes} min to solve").format(minutes=minutes)
+    totals.set_title(heading, color=TEXT)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", facecolor=BACKGROUND)

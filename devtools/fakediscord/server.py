@@ -1691,6 +1691,44 @@ class FakeDiscord:
         return json_response(payload)
 
     @staticmethod
+    def _validate_localizations(item: JSON, *, chat_input: bool, path: str) -> None:
+        """Localized names follow the rules of names (a chat input command's and every
+        option's: lower case, letters, digits, `-` and `_`, 1-32), descriptions 1-100, as
+        Discord checks them; options' and choices' localizations too."""
+        for locale, name in (item.get("name_localizations") or {}).items():
+            text = str(name)
+            valid = (
+                re.fullmatch(r"[-_\w]{1,32}", text) is not None and text.lower() == text
+                if chat_input
+                else 1 <= len(text) <= 32
+            )
+            if not valid:
+                raise DiscordError.form(
+                    f"{path}name_localizations.{locale}",
+                    "APPLICATION_COMMAND_INVALID_NAME",
+                    "Command name is invalid",
+                )
+        for locale, text in (item.get("description_localizations") or {}).items():
+            if not 1 <= len(str(text)) <= 100:
+                raise DiscordError.form(
+                    f"{path}description_localizations.{locale}",
+                    "BASE_TYPE_BAD_LENGTH",
+                    "Must be between 1 and 100 in length.",
+                )
+        for index, option in enumerate(item.get("options") or []):
+            FakeDiscord._validate_localizations(
+                option, chat_input=chat_input, path=f"{path}options.{index}."
+            )
+        for index, choice in enumerate(item.get("choices") or []):
+            for locale, name in (choice.get("name_localizations") or {}).items():
+                if not 1 <= len(str(name)) <= 100:
+                    raise DiscordError.form(
+                        f"{path}choices.{index}.name_localizations.{locale}",
+                        "BASE_TYPE_BAD_LENGTH",
+                        "Must be between 1 and 100 in length.",
+                    )
+
+    @staticmethod
     def _validate_command(definition: Any) -> JSON:
         if not isinstance(definition, dict):
             raise DiscordError.form(
@@ -1712,6 +1750,7 @@ class FakeDiscord:
             raise DiscordError.form(
                 "name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length."
             )
+        FakeDiscord._validate_localizations(command, chat_input=command["type"] == 1, path="")
         permissions = command.get("default_member_permissions")
         if permissions is not None:
             command["default_member_permissions"] = str(int(permissions))

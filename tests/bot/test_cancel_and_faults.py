@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import redis
 from rq import Queue
@@ -9,10 +11,11 @@ from rq.serializers import JSONSerializer
 
 from bot import keys as bot_keys
 from devtools.fakediscord import MessageRecord
+from devtools.rq_threads import ThreadWorkers
 from fathom import keys
 from fathom.settings import get_settings
 from simulator.server import SimulatorServer
-from tests.bot.conftest import ThreadWorkers, World, delivery
+from tests.bot.conftest import World, delivery
 from tests.bot.test_guild import has_button
 from tests.conftest import free_port
 
@@ -66,7 +69,8 @@ async def test_a_moderator_cancels_a_running_job_and_the_reasoning_stays_readabl
     fake = world.fake
     async with world.bot():
         status = await ask(world)
-        await world.wait(lambda: "Thinking" in status.content, "thinking")
+        # Tokens already streamed (the first "Thinking" is shown before the request is sent).
+        await world.wait(lambda: re.search(r"Thinking · [1-9]", status.content), "thinking")
         click = await fake.click_button(
             status, button(status, "fathom:cancel:"), user=world.moderator
         )

@@ -8,9 +8,10 @@ import redis
 
 from bot import keys as bot_keys
 from devtools.fakediscord import MessageRecord
+from devtools.rq_threads import ThreadWorkers
 from fathom.contract import SolveRequest
 from simulator.server import SimulatorServer
-from tests.bot.conftest import ThreadWorkers, World, delivery
+from tests.bot.conftest import World, delivery
 from tests.bot.test_guild import has_button
 
 

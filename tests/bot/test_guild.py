@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from devtools.fakediscord import MessageRecord
+from devtools.rq_threads import ThreadWorkers
 from simulator.server import SimulatorServer
-from tests.bot.conftest import ThreadWorkers, World
+from tests.bot.conftest import World
 
 
 def has_button(message: MessageRecord, prefix: str) -> bool:

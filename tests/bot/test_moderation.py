@@ -16,11 +16,12 @@ import redis
 from PIL import Image
 
 from devtools.fakediscord import ChannelRecord, InteractionRecord, MessageRecord, UserRecord
+from devtools.rq_threads import ThreadWorkers
 from fathom import admin
 from fathom.events import load_result
 from fathom.queue import solve_queue
 from simulator.server import SimulatorServer
-from tests.bot.conftest import ThreadWorkers, World
+from tests.bot.conftest import World
 from tests.bot.test_cancel_and_faults import ask
 from tests.bot.test_input_checks import nothing_enqueued
 
@@ -298,7 +299,7 @@ async def test_stats_is_a_chart(world: World, workers: ThreadWorkers) -> None:
     chart = Image.open(io.BytesIO(reply.file("queue-stats.png").data))
     assert chart.format == "PNG"
     assert chart.size[0] >= 600
-    assert "1 questions finished" in reply.content
+    assert "1 question finished" in reply.content
 
 
 async def test_every_action_is_posted_to_the_modlog_without_pinging(world: World) -> None:

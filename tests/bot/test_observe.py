@@ -6,7 +6,8 @@ import httpx2
 from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.redis_server import throwaway_redis
-from tests.bot.conftest import ThreadWorkers, World
+from devtools.rq_threads import ThreadWorkers
+from tests.bot.conftest import World
 from tests.bot.test_cancel_and_faults import ask
 from tests.conftest import free_port
 

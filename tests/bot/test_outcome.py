@@ -57,10 +57,10 @@ def test_each_outcome_is_specific(res: SolveResult, words: list[str]) -> None:
 
 def test_final_status_says_where_and_how_long() -> None:
     res = result(SolveStatus.SOLVED, timings=Timings(total_s=75.0))
-    assert final_status(res, where="in the thread") == (
+    assert final_status(res, thread=True) == (
         "✅ Solved after 1:15 — the solution is in the thread."
     )
-    assert "Not solved" in final_status(failed(FailureCode.OVERLOADED), where="below")
+    assert "Not solved" in final_status(failed(FailureCode.OVERLOADED), thread=False)
 
 
 DRAWN = Document(
@@ -105,7 +105,7 @@ def test_a_drawing_failure_says_so_then_gives_the_plain_solution() -> None:
     first, second = message.content.split("\n\n")
     assert "plain text" in first
     assert second == "The work."
-    assert "couldn't be drawn" in final_status(res, where="below")
+    assert "couldn't be drawn" in final_status(res, thread=False)
 
 
 def test_a_missing_document_falls_back_to_plain_text() -> None:
@@ -168,3 +168,99 @@ def test_a_promise_is_lost_only_when_no_result_can_come(
     exists: bool, status: JobStatus | None, expected: str | None
 ) -> None:
     assert lost_reason(exists, status) == expected
+
+
+def consensus_result(votes: int, answers: list[tuple[str, int]], **fields: object) -> SolveResult:
+    consensus = {
+        "samples": 8,
+        "votes": votes,
+        "answers": [{"answer": a, "votes": v} for a, v in answers],
+        **fields,
+    }
+    status = SolveStatus.SOLVED if votes else SolveStatus.NO_ANSWER
+    return result(
+        status,
+        answer=answers[0][0] if votes else None,
+        solution="Work.",
+        consensus=consensus,
+        timings=Timings(total_s=62.0),
+    )
+
+
+def test_a_consensus_answer_says_how_many_samples_agree() -> None:
+    res = consensus_result(6, [("\\frac{1}{2}", 6), ("2", 1)], no_answer=1)
+    [message] = compose(res, None, attach_reasoning=False)
+    assert message.content.startswith("🗳️ **6 of 8 samples agree** on this answer.\n")
+    assert "-# Other answers: `2` (1); 1 sample without a final answer." in message.content
+    assert "disagree" not in message.content
+    assert final_status(res, thread=True) == (
+        "✅ Solved after 1:02 — 6 of 8 samples agree; the solution is in the thread."
+    )
+
+
+def test_low_agreement_is_flagged_in_the_reply_and_the_status() -> None:
+    res = consensus_result(3, [("7", 3), ("3", 2), ("1", 1), ("9", 1)], failed=1)
+    [message] = compose(res, None, attach_reasoning=False)
+    assert "**3 of 8 samples agree**" in message.content
+    assert "⚠️ The samples disagree — treat this answer with care." in message.content
+    assert "Other answers: `3` (2), `1` (1), `9` (1); 1 sample failed." in message.content
+    assert final_status(res, thread=True).startswith(
+        "⚠️ Solved after 1:02, but only 3 of 8 samples agree"
+    )
+
+
+def test_a_tie_is_shown_as_a_tie() -> None:
+    res = consensus_result(4, [("7", 4), ("3", 4)], tied=True)
+    [message] = compose(res, None, attach_reasoning=False)
+    assert "⚖️ The samples are split: `7` (4), `3` (4) of 8." in message.content
+    assert "Other answers" not in message.content
+    assert final_status(res, thread=False).startswith("⚖️ Solved after 1:02, but the samples")
+
+
+def test_no_sample_with_a_final_answer_says_so() -> None:
+    res = consensus_result(0, [], no_answer=5, failed=3)
+    [message] = compose(res, None, attach_reasoning=False)
+    assert "didn't give a final boxed answer" in message.content
+    assert "None of the 8 samples gave a final answer." in message.content
+    assert "5 samples without a final answer; 3 samples failed." in message.content
+
+
+def test_a_single_answer_flags_a_missing_or_truncated_final_answer_only() -> None:
+    solved = compose(
+        result(SolveStatus.SOLVED, solution="x", answer="2"), None, attach_reasoning=False
+    )
+    assert "⚠️" not in solved[0].content
+    for status, words in (
+        (SolveStatus.NO_ANSWER, "didn't give a final boxed answer"),
+        (SolveStatus.TRUNCATED, "no final answer"),
+    ):
+        [message] = compose(result(status, solution="x"), None, attach_reasoning=False)
+        assert words in message.content
+
+
+def test_study_mode_hides_every_step_and_the_answer_last() -> None:
+    document = Document(
+        blocks=[
+            TextBlock(markdown="First, add the numbers."),
+            ImageBlock(file="f1.png", alt="1+1", width=10, height=10),
+            TextBlock(markdown="So the sum is 2."),
+            AnswerBlock(latex="2", text="2", file="answer.png"),
+        ]
+    )
+    res = result(SolveStatus.SOLVED, solution="x", answer="2", rendering=Rendering.DONE)
+    messages = compose(res, document, attach_reasoning=False, study=True)
+    text = "\n".join(m.content for m in messages)
+    assert messages[0].content.startswith("📖 **Study mode:**")
+    assert "||First, add the numbers.||" in text
+    assert "||So the sum is 2.||" in text
+    assert messages[-1].content.endswith("**Final answer:** ||2||")
+    assert [f for m in messages for f in m.files] == ["SPOILER_f1.png", "SPOILER_answer.png"]
+    plain = compose(res, document, attach_reasoning=False)
+    assert "||" not in "\n".join(m.content for m in plain)
+
+
+def test_study_mode_hides_the_answers_a_consensus_names() -> None:
+    res = consensus_result(5, [("7", 5), ("3", 3)])
+    [message] = compose(res, None, attach_reasoning=False, study=True)
+    assert "Other answers: ||`3`|| (3)." in message.content
+    assert "**Final answer:** ||`7`||" in message.content

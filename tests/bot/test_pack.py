@@ -161,3 +161,48 @@ def test_the_answer_line_is_exact_text_with_its_latex_where_they_differ() -> Non
     assert answer_line("a*b", "a*b") == r"**Final answer:** a\*b"
     assert answer_line("a`b") == "**Final answer:** `` a`b ``"
     assert len(answer_line("x" * 5000)) <= DISCORD_MESSAGE_LIMIT
+
+
+# --- study mode: spoilers ---------------------------------------------------------------------
+
+
+def test_hidden_text_is_a_spoiler_line_by_line_with_line_markup_in_front() -> None:
+    markdown = (
+        "Let $|x| = 3$, so $x = \\pm 3$.\n\n"
+        "- first `a||b`\n"
+        "1. then\n"
+        "## Answer\n\n"
+        "```\ncode | here\n```"
+    )
+    [message] = pack([Text(markdown, hidden=True)])
+    assert message.content.split("\n") == [
+        "||Let $\\|x\\| = 3$, so $x = \\pm 3$.||",
+        "",
+        "- ||first `a||b`||",
+        "1. ||then||",
+        "## ||Answer||",
+        "",
+        "```",
+        "code | here",
+        "```",
+    ]
+
+
+def test_a_hidden_line_too_long_for_one_message_is_cut_before_it_is_hidden() -> None:
+    line = " ".join(["word"] * 1200)
+    messages = pack([Text(line, hidden=True)])
+    assert len(messages) > 1
+    for message in messages:
+        assert len(message.content) <= DISCORD_MESSAGE_LIMIT
+        assert message.content.startswith("||")
+        assert message.content.endswith("||")
+
+
+def test_hidden_pictures_are_sent_as_spoiler_files() -> None:
+    messages = pack([Text("Step one", hidden=True), Picture("p1.png", hidden=True)])
+    assert messages == [Outgoing("||Step one||", ("SPOILER_p1.png",))]
+
+
+def test_a_hidden_answer_keeps_its_label_visible() -> None:
+    assert answer_line("42", "42", hidden=True) == "**Final answer:** ||42||"
+    assert answer_line("|x|", hidden=True) == "**Final answer:** ||`|x|`||"

@@ -13,7 +13,7 @@ REDUCED = ChaosPlan(
     questions=24,
     servers=3,
     workers=3,
-    submit_over_s=30.0,
+    submit_over_s=15.0,
     worker_kills=1,
     horse_kills=1,
     bot_crashes=1,
@@ -39,6 +39,7 @@ async def test_every_question_gets_one_outcome_whatever_breaks(tmp_path: Path) -
     assert report.duplicates == 0, summary
     assert report.unanswered == 0, summary
     assert report.pings == 0, summary
+    assert report.secrets_logged == [], summary
     assert report.accepted + report.refused + report.missed_while_down == report.asked, summary
     assert report.solutions + report.failures == report.accepted, summary
     for action in ("kill worker", "kill horse", "crash bot", "restart redis", "model outage"):

@@ -145,3 +145,24 @@ def test_asking_as_a_pool_starts_waits_for_whichever_worker_takes_the_job(
         assert result.status is SolveStatus.SOLVED
         wait_for(lambda: solve_workers(redis_conn, settings) == 1, 20, "the pool's worker")
     assert fake_tgi.stats.completed == 1
+
+
+def test_samples_give_one_answer_with_the_vote(redis_conn: redis.Redis) -> None:
+    done = fathom_ask(QUESTION, "--json", "--samples", "3", "--seed", "5", timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = SolveResult.model_validate_json(done.stdout)
+    assert result.status is SolveStatus.SOLVED
+    assert result.consensus is not None
+    assert result.consensus.samples == 3
+    assert result.consensus.votes == result.consensus.answers[0].votes
+    assert sum(votes.votes for votes in result.consensus.answers) <= 3
+    assert "as 3 samples" in done.stderr
+    assert "3/3 samples done" in done.stderr
+    # The private queues (solve and render) are gone.
+    assert not any(b"-ask-" in name for name in redis_conn.smembers("rq:queues"))
+
+
+def test_more_samples_than_configured_is_bad_input(redis_conn: redis.Redis) -> None:
+    done = fathom_ask(QUESTION, "--samples", "99")
+    assert done.returncode == 2
+    assert "--samples must be between 1 and 8" in done.stderr

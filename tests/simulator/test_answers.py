@@ -117,3 +117,30 @@ def test_dataset_path_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_
         "fathom-eval",
         "math_test.jsonl",
     )
+
+
+@needs_math_500
+def test_sampled_answers_differ_by_seed_like_a_model() -> None:
+    bank = ProblemBank.load(MATH_500)
+    problem = next(p for p in bank.problems if p.answer == r"\frac{14}{3}")
+
+    def final(seed: int, rate: float = 0.3) -> str:
+        text = build_completion(
+            problem.problem,
+            bank,
+            seed=seed,
+            target_tokens=200,
+            wrong_rate=rate,
+            rewrite_rate=rate,
+        ).text
+        answer = text.rsplit("\\boxed{", 1)[1]
+        return answer[: answer.rindex("}")]
+
+    answers = [final(seed) for seed in range(200)]
+    assert answers == [final(seed) for seed in range(200)]  # the same seed, the same answer
+    counts = {answer: answers.count(answer) for answer in set(answers)}
+    assert counts[r"\frac{14}{3}"] > 60
+    assert counts["14/3"] > 40  # right, written another way
+    wrong = {a for a in counts if a not in (r"\frac{14}{3}", "14/3")}
+    assert len(wrong) == 2  # wrong samples agree on one of two wrong answers
+    assert {final(seed, rate=0.0) for seed in range(20)} == {r"\frac{14}{3}"}  # greedy

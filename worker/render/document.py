@@ -81,8 +81,9 @@ def draw_solution(
 
 
 def _answer_block(answer: str, renderer: Renderer, files: dict[str, bytes]) -> AnswerBlock:
-    boxed = f"\\large\\boxed{{{answer}}}"  # a size up from the solution's math
-    shown = renderer.formula(boxed, display=True, emphasis=True)
+    # A size up from the solution's math, on the emphasised plate, whose frame is the only
+    # one: a `\\boxed{}` inside it drew a second.
+    shown = renderer.formula(f"\\large {answer}", display=True, emphasis=True)
     name = None
     if isinstance(shown, Picture):
         files[ANSWER_FILE] = shown.png

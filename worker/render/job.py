@@ -96,15 +96,23 @@ def _render(job_id: str) -> None:
         return
     if result.final:  # ended already (its solve job's failure callback ended it)
         return
+    draw_and_end(conn, result)
+
+
+def draw_and_end(conn: redis.Redis, result: SolveResult) -> None:
+    """Draw the result's solution, store the document beside its job and end the job; if
+    drawing fails the job still ends, with plain text."""
     try:
         if len(result.solution) > MAX_SOLUTION_CHARS:
             raise RenderError(f"solution of {len(result.solution)} characters is too long")
         drawn = draw_solution(result.solution, result.answer)
-        store_document(conn, job_id, drawn.document, drawn.files)
+        store_document(conn, result.job_id, drawn.document, drawn.files)
     except Exception:  # any failure here must still end the job, with plain text
-        log.exception("render %s: drawing failed; the bot will send plain text", job_id)
-        _end_plain(conn, job_id, result)
+        log.exception("render %s: drawing failed; the bot will send plain text", result.job_id)
+        _end_plain(conn, result.job_id, result)
         return
     end_job(
-        conn, result.model_copy(update={"rendering": Rendering.DONE}), ttl_s=settings.result_ttl_s
+        conn,
+        result.model_copy(update={"rendering": Rendering.DONE}),
+        ttl_s=get_settings().result_ttl_s,
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.render.errors import EngineUnavailable, RenderError
+from worker.render.fonts import cjk_font_files
 from worker.render.style import STYLE
 from worker.render.texutil import brace_end
 
@@ -29,14 +30,16 @@ SERVER_JS = SERVER_DIR / "server.js"
 
 
 def font_files() -> list[str]:
-    """DejaVu fonts for text MathJax's own fonts lack (accents, arrows, other scripts). They ship
-    with matplotlib, so no system fonts are needed."""
+    """DejaVu fonts for text MathJax's own fonts lack (accents, Vietnamese, arrows, other
+    scripts), which ship with matplotlib, then a CJK font where one is installed (resvg falls
+    back to it for the Chinese, Japanese and Korean characters DejaVu lacks)."""
     spec = find_spec("matplotlib")
-    if spec is None or spec.origin is None:
-        return []
-    ttf = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf"
-    names = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf")
-    return [str(ttf / name) for name in names if (ttf / name).exists()]
+    found: list[str] = []
+    if spec is not None and spec.origin is not None:
+        ttf = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf"
+        names = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf")
+        found += [str(ttf / name) for name in names if (ttf / name).exists()]
+    return found + [str(path) for path in cjk_font_files()]
 
 
 def node_binary() -> str | None:

@@ -15,6 +15,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from worker.render.errors import RenderError
+from worker.render.fonts import cjk_font_files
 from worker.render.style import STYLE
 from worker.render.texutil import brace_end, nesting_depth
 
@@ -59,13 +60,18 @@ _SIMPLE_REWRITES = [
 ]
 _TEXT = re.compile(r"\\(?:text|textrm|mbox|textnormal|hbox)\s*\{([^{}$]*)\}")
 _BOXED = "\\boxed{"
+_CJK = re.compile(
+    "[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]"
+)
 
 
 def rewrite(tex: str) -> str:
     """mathtext spellings of common LaTeX; `\\boxed{x}` loses its box (drawn by the caller)."""
     for pattern, replacement in _SIMPLE_REWRITES:
         tex = pattern.sub(replacement, tex)
-    tex = _TEXT.sub(lambda m: r"\mathrm{" + m.group(1).replace(" ", r"\ ") + "}", tex)
+    # `\mathdefault` writes in the text font (DejaVu Sans, or the CJK font: see `_raster`),
+    # which has Vietnamese letters; `\mathrm` would use Computer Modern, which has none.
+    tex = _TEXT.sub(lambda m: r"\mathdefault{" + m.group(1).replace(" ", r"\ ") + "}", tex)
     while (start := tex.find(_BOXED)) != -1:
         end = brace_end(tex, start + len(_BOXED) - 1)
         if end == -1:
@@ -146,6 +152,13 @@ def _raster(line: str) -> Image.Image:
     if nesting_depth(line) > STYLE.max_depth:
         raise RenderError("matplotlib: nested too deeply")
     prop = FontProperties(size=STYLE.em_px, math_fontfamily="cm")
+    if _CJK.search(line):
+        # Text with Chinese, Japanese or Korean in it is written in a CJK font (mathtext has no
+        # font fallback); without one, the chain shows the line as text instead of boxes.
+        fonts = cjk_font_files()
+        if not fonts:
+            raise RenderError("matplotlib: no CJK font installed")
+        prop = FontProperties(size=STYLE.em_px, math_fontfamily="cm", fname=fonts[0])
     try:
         parsed = _parser().parse(line, dpi=72 * STYLE.scale, prop=prop)
     except (ValueError, RuntimeError, KeyError, IndexError) as exc:

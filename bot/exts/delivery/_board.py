@@ -13,10 +13,12 @@ import discord
 
 from bot.client import TRANSIENT_ERRORS, FathomBot
 from bot.components import status_view
+from bot.i18n import texts
 from bot.logic.edits import EditBudget, EditScheduler
 from bot.logic.naming import status_header
 from bot.logic.progress import JobProgress, estimate_wait_s, status_text
 from bot.records import Promise, TargetKind
+from fathom.consensus import sample_id
 from fathom.contract import Phase, ProgressEvent
 from fathom.settings import Settings
 
@@ -65,7 +67,7 @@ class StatusBoard:
         """Follow a job from now on. `shown`: its status message already says `progress`."""
         job = TrackedJob(promise, progress)
         if shown:
-            job.shown = status_text(progress, eta_s=self.eta(progress))
+            job.shown = status_text(progress, eta_s=self.eta(progress), t=texts(promise.language))
         self.jobs[promise.job_id] = job
         return job
 
@@ -95,6 +97,8 @@ class StatusBoard:
             budget_tokens=event.budget_tokens,
             elapsed_s=event.elapsed_s,
             note=event.note,
+            samples=event.samples or job.progress.samples,
+            samples_done=event.samples_done,
         )
         self.request_edit(job)
 
@@ -102,17 +106,25 @@ class StatusBoard:
         job.progress = JobProgress(phase=phase, elapsed_s=elapsed_s)
 
     def positions(self, queued_job_ids: list[str], workers: int) -> None:
-        """The solve queue as it stands: places of waiting jobs, and workers behind the ETAs."""
+        """The solve queue as it stands: places of waiting jobs (a consensus job is where its
+        first waiting sample is), and workers behind the ETAs."""
         self.workers = max(workers, 1)
-        for index, job_id in enumerate(queued_job_ids):
-            if job_id in self.jobs:
-                self.moved(job_id, index + 1)
+        places = {job_id: index + 1 for index, job_id in enumerate(queued_job_ids)}
+        for job_id, job in list(self.jobs.items()):
+            samples = job.promise.samples
+            ids = [sample_id(job_id, i) for i in range(samples)] if samples > 1 else [job_id]
+            position = min((places[i] for i in ids if i in places), default=None)
+            if position is not None:
+                self.moved(job_id, position)
 
     def moved(self, job_id: str, position: int) -> None:
         job = self.jobs.get(job_id)
         if job is not None and job.progress.phase is Phase.QUEUED:
             job.progress = JobProgress(
-                phase=Phase.QUEUED, position=position, elapsed_s=job.progress.elapsed_s
+                phase=Phase.QUEUED,
+                position=position,
+                elapsed_s=job.progress.elapsed_s,
+                samples=job.progress.samples,
             )
             self.request_edit(job)
 
@@ -128,7 +140,9 @@ class StatusBoard:
     def _text(self, job: TrackedJob) -> str:
         if job.final is not None:
             return job.final
-        return status_text(job.progress, eta_s=self.eta(job.progress))
+        return status_text(
+            job.progress, eta_s=self.eta(job.progress), t=texts(job.promise.language)
+        )
 
     def request_edit(self, job: TrackedJob) -> None:
         if job.status_gone or self._text(job) == job.shown:
@@ -154,8 +168,9 @@ class StatusBoard:
     async def _edit(self, job: TrackedJob) -> None:
         text = self._text(job)
         promise = job.promise
+        t = texts(promise.language)
         header = status_header(
-            promise.question, promise.user_id, public=promise.kind is not TargetKind.DM
+            promise.question, promise.user_id, public=promise.kind is not TargetKind.DM, t=t
         )
         message = self.bot.get_partial_messageable(promise.status_channel_id).get_partial_message(
             promise.status_message_id
@@ -164,7 +179,7 @@ class StatusBoard:
             try:
                 await message.edit(
                     content=f"{header}\n\n{text}",
-                    view=None if job.final is not None else status_view(promise.job_id),
+                    view=None if job.final is not None else status_view(promise.job_id, t),
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
                 job.shown = text

@@ -23,6 +23,7 @@ from bot.client import TRANSIENT_ERRORS, FathomBot
 from bot.components import status_view
 from bot.exts.delivery._board import StatusBoard, TrackedJob
 from bot.exts.delivery._deliverer import Deliverer
+from bot.i18n import N_, texts
 from bot.logic.naming import status_header
 from bot.logic.outcome import lost_reason
 from bot.logic.progress import JobProgress, status_text
@@ -48,7 +49,7 @@ RECONCILE_INTERVAL_S = 30.0
 DELIVERY_ATTEMPTS = 4
 CONCURRENT_DELIVERIES = 8
 READ_COUNT = 200
-RETRY_NOTE = "-# Asked again by the moderators."
+RETRY_NOTE = N_("-# Asked again by the moderators.")
 
 
 class Delivery(commands.Cog):
@@ -70,7 +71,10 @@ class Delivery(commands.Cog):
         self.deliverer = Deliverer(self.bot, self.store)
         await self.store.ensure_group()
         for promise in await self.store.promises():
-            job = self.board.track(promise, JobProgress(phase=Phase.QUEUED), shown=False)
+            samples = promise.samples if promise.samples > 1 else None
+            job = self.board.track(
+                promise, JobProgress(phase=Phase.QUEUED, samples=samples), shown=False
+            )
             event = await self.store.latest_event(promise.job_id)
             if event is not None:
                 self._apply(job, event, entry_id=None)
@@ -170,7 +174,10 @@ class Delivery(commands.Cog):
             return None
         kind = TargetKind.DM if first.kind is TargetKind.DM else TargetKind.CHANNEL
         progress = JobProgress(phase=Phase.QUEUED)
-        header = status_header(first.question, first.user_id, public=kind is TargetKind.CHANNEL)
+        t = texts(first.language)
+        header = status_header(
+            first.question, first.user_id, public=kind is TargetKind.CHANNEL, t=t
+        )
         extra: dict[str, Any] = {}
         if kind is TargetKind.DM:
             extra["reference"] = discord.MessageReference(
@@ -180,8 +187,8 @@ class Delivery(commands.Cog):
             )
         try:
             status = await self.bot.get_partial_messageable(first.target_channel_id).send(
-                f"{header}\n\n{RETRY_NOTE}\n{status_text(progress)}",
-                view=status_view(job_id),
+                f"{header}\n\n{t.gettext(RETRY_NOTE)}\n{status_text(progress, t=t)}",
+                view=status_view(job_id, t),
                 allowed_mentions=discord.AllowedMentions.none(),
                 **extra,
             )
@@ -256,11 +263,22 @@ class Delivery(commands.Cog):
             if job_id in ended:
                 self._deliver_soon(job_id)
             elif now - job.promise.created_at > self.settings.lost_job_after_s:
-                rq_job = await asyncio.to_thread(queue.fetch_job, self.bot.rq_conn, job_id)
-                status = None if rq_job is None else await asyncio.to_thread(rq_job.get_status)
-                reason = lost_reason(rq_job is not None, status)
+                reason = await asyncio.to_thread(self._lost_reason, job.promise)
                 if reason is not None and not await self.store.ended([job_id]):
                     await asyncio.to_thread(self._end_lost, job.promise, reason)
+
+    def _lost_reason(self, promise: Promise) -> str | None:
+        """Why a promised job will never end by itself, or None while it still may. A
+        consensus job has no RQ job of its own until its vote is enqueued: while it samples,
+        its samples that will never end are ended for it (so the vote runs), and it is lost
+        only if it was never enqueued."""
+        conn = self.bot.rq_conn
+        rq_job = queue.fetch_job(conn, promise.job_id)
+        sampling = rq_job is None and promise.samples > 1
+        if sampling and queue.settle_consensus(conn, promise.job_id, self.settings):
+            return None
+        status = None if rq_job is None else rq_job.get_status()
+        return lost_reason(rq_job is not None, status)
 
     def _end_lost(self, promise: Promise, reason: str) -> None:
         lost = SolveResult(

@@ -12,10 +12,11 @@ import discord
 
 from bot.client import FathomBot
 from bot.components import outcome_view
+from bot.i18n import texts
 from bot.logic.compose import REASONING_FILE, compose
 from bot.logic.naming import message_nonce
 from bot.logic.outcome import final_status, has_solution
-from bot.logic.pack import Outgoing
+from bot.logic.pack import SPOILER_PREFIX, Outgoing
 from bot.records import Conversation, Promise, TargetKind
 from bot.store import BotStore
 from fathom.contract import Rendering, SolveResult, Turn
@@ -38,7 +39,13 @@ class Deliverer:
             document = (
                 await self.store.document(job_id) if result.rendering is Rendering.DONE else None
             )
-            outgoing = compose(result, document, attach_reasoning=promise.show_reasoning)
+            outgoing = compose(
+                result,
+                document,
+                attach_reasoning=promise.show_reasoning,
+                study=promise.study,
+                t=texts(promise.language),
+            )
             try:
                 await self._send(promise, result, outgoing, progress.sent, progress.last_message_id)
             except (discord.NotFound, discord.Forbidden) as exc:
@@ -47,8 +54,8 @@ class Deliverer:
             if await self.store.claim_done(job_id):
                 await self._remember_turn(promise, result)
         await self.store.finish(promise)
-        where = "in the thread" if promise.kind is TargetKind.THREAD else "below"
-        return final_status(result, where=where)
+        thread = promise.kind is TargetKind.THREAD
+        return final_status(result, thread=thread, t=texts(promise.language))
 
     async def _send(
         self,
@@ -76,7 +83,7 @@ class Deliverer:
                     channel_id=promise.target_channel_id,
                     fail_if_not_exists=False,
                 )
-            view = outcome_view(promise.job_id, message.buttons)
+            view = outcome_view(promise.job_id, message.buttons, texts(promise.language))
             if view is not None:
                 extra["view"] = view
             sent = await channel.send(
@@ -106,6 +113,8 @@ class Deliverer:
 
 
 def _file_bytes(name: str, stored: dict[str, bytes], result: SolveResult) -> bytes | None:
+    """A file of an outgoing message (a hidden picture is named `SPOILER_` + its name)."""
+    name = name.removeprefix(SPOILER_PREFIX)
     if name in stored:
         return stored[name]
     if name == REASONING_FILE:

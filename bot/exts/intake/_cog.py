@@ -15,7 +15,7 @@ from discord.ext import commands
 from bot.client import FathomBot, answer_failure, failure_text
 from bot.components import JobAction
 from bot.exts.intake._asker import Asker, Question, attachments_of
-from bot.guild_settings import GuildSettingsStore
+from bot.guild_settings import MAX_SAMPLES_LIMIT, GuildSettingsStore
 from bot.store import BotStore
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,9 @@ class Intake(commands.Cog):
         show_reasoning="Attach the model's full reasoning to the solution (default: as the "
         "server chose)",
         private="Send the solution to your direct messages instead of here",
+        samples="Solve it this many times and show the answer most samples agree on",
+        study="Hide each step behind a spoiler, to reveal one at a time (default: as the "
+        "server chose)",
     )
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     @app_commands.allowed_installs(guilds=True, users=True)
@@ -61,9 +64,18 @@ class Intake(commands.Cog):
         question: str,
         show_reasoning: bool | None = None,
         private: bool = False,
+        samples: app_commands.Range[int, 1, MAX_SAMPLES_LIMIT] = 1,
+        study: bool | None = None,
     ) -> None:
         await self.asker.ask_interaction(
-            interaction, Question(text=question, show_reasoning=show_reasoning, private=private)
+            interaction,
+            Question(
+                text=question,
+                show_reasoning=show_reasoning,
+                private=private,
+                samples=samples,
+                study=study,
+            ),
         )
 
     async def solve_message(

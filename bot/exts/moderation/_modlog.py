@@ -15,6 +15,7 @@ from discord.ext import commands, tasks
 from bot import keys as bot_keys
 from bot.client import TRANSIENT_ERRORS, FathomBot
 from bot.guild_settings import GuildSettingsStore
+from bot.i18n import language_of, texts
 from bot.logic.queue_text import audit_line
 from fathom import keys
 from fathom.admin import decode_audit
@@ -81,11 +82,13 @@ class ModLog(commands.Cog):
         entry = decode_audit(fields)
         if entry is None or entry.guild_id is None:
             return
-        channel_id = (await self.guilds.get(entry.guild_id)).modlog_channel_id
+        chosen = await self.guilds.get(entry.guild_id)
+        channel_id = chosen.modlog_channel_id
         if channel_id is None:
             return
         channel = self.bot.get_partial_messageable(channel_id)
+        line = audit_line(entry, texts(language_of(None, chosen.language)))
         try:
-            await channel.send(audit_line(entry), allowed_mentions=discord.AllowedMentions.none())
+            await channel.send(line, allowed_mentions=discord.AllowedMentions.none())
         except discord.HTTPException as exc:
             log.warning("mod-log post to %s failed: %s", channel_id, exc)
