@@ -18,7 +18,7 @@ from fathom.settings import Settings
 from fathom.tasks import cancel_and_wait
 from worker.attempt import attempt
 from worker.errors import JobFailed, RetryLater, Trouble, backoff_for, classify, gave_up
-from worker.model_server import http_client
+from worker.model_server import ModelServerLoading, http_client
 from worker.prompt import build_messages
 from worker.state import SolveRun
 
@@ -29,7 +29,7 @@ CANCEL_POLL_S = 0.25
 STOP_GRACE_S = 5.0
 """Longest wait for the stream task to end once the job was cancelled or ran out of time."""
 SIDE_REQUEST_TIMEOUT_S = 10.0
-"""Limit of the small requests (/info, /chat_tokenize) made before generating."""
+"""Limit of the small requests made before generating (discovery, token counting)."""
 
 
 async def solve_with_retries(run: SolveRun, http: httpx2.AsyncClient) -> SolveResult:
@@ -44,7 +44,7 @@ async def solve_with_retries(run: SolveRun, http: httpx2.AsyncClient) -> SolveRe
             return await attempt(run, http, messages)
         except (JobFailed, RetryLater) as outcome:
             verdict: JobFailed | RetryLater = outcome
-        except (httpx2.HTTPError, HfHubHTTPError, TimeoutError) as exc:
+        except (httpx2.HTTPError, HfHubHTTPError, TimeoutError, ModelServerLoading) as exc:
             verdict = classify(exc, settings)
         if isinstance(verdict, JobFailed):
             raise verdict
