@@ -80,16 +80,18 @@ async def _limits(
     return info, counted
 
 
-async def _opened(run: SolveRun, opening: Coroutine[Any, Any, _T]) -> _T:
-    """The response, however long the server takes to start it. TGI and vLLM start at once
-    (and keep a queued request alive inside the stream); llama.cpp sends nothing, not even
-    headers, while every slot is busy: that wait is bounded by the job's time limit alone, and
-    the asker is told about it."""
+async def _opened(run: SolveRun, engine: Engine | None, opening: Coroutine[Any, Any, _T]) -> _T:
+    """The response, once the server starts it. TGI and vLLM start at once (and keep a queued
+    request alive inside the stream): silence beyond the stall limit is a stall. llama.cpp
+    sends nothing, not even headers, while every slot is busy: that wait is bounded by the
+    job's time limit alone, and the asker is told about it."""
+    read_timeout_s = run.settings.read_timeout_s
+    if engine is not Engine.LLAMA_CPP:
+        async with asyncio.timeout(read_timeout_s):
+            return await opening
     task = asyncio.ensure_future(opening)
     try:
-        done, _ = await asyncio.wait(
-            {task}, timeout=min(SLOT_WAIT_NOTE_S, run.settings.read_timeout_s)
-        )
+        done, _ = await asyncio.wait({task}, timeout=min(SLOT_WAIT_NOTE_S, read_timeout_s))
         if not done:
             log.info("job %s: %s", run.job_id, WAITING_FOR_SLOT)
             run.publish(Phase.THINKING, note=WAITING_FOR_SLOT)
@@ -130,11 +132,11 @@ async def attempt(run: SolveRun, http: httpx2.AsyncClient, messages: list[Messag
     sent = time.monotonic()
     run.prepare_s = sent - run.picked_up
     first: float | None = None
-    # No client timeout: the wait for the response is bounded by the job's time limit (see
-    # _opened), and the stream by the stall clock below.
+    # No client timeout: _opened bounds the wait for the response, the stall clock the stream.
     async with AsyncInferenceClient(base_url=base_url, timeout=None, api_key=api_key) as client:
         stream: AsyncIterable[ChatCompletionStreamOutput] = await _opened(
             run,
+            info.engine,
             client.chat_completion(
                 messages,
                 stream=True,

@@ -95,12 +95,16 @@ async def _read_error_body(response: httpx2.Response) -> None:
         await response.aread()
 
 
-def http_client(timeout: float | None = None) -> httpx2.AsyncClient:
-    """An HTTP client for the model server (also huggingface_hub's client factory)."""
+def http_client(timeout: float | None = None, api_key: str | None = None) -> httpx2.AsyncClient:
+    """An HTTP client for the model server (also huggingface_hub's client factory). With
+    `api_key`, every request carries it: llama.cpp's `--api-key` guards `/props` and
+    `/tokenize` as well as generation (TGI's guards generation only)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     return httpx2.AsyncClient(
         verify=TLS_CONTEXT,
         follow_redirects=True,
         timeout=timeout,
+        headers=headers,
         event_hooks={"response": [_read_error_body]},
     )
 

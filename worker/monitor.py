@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fathom.admin import ModelView, publish_model_view
 from fathom.settings import Settings
-from worker.model_server import Engine, ModelServerLoading, discover
+from worker.model_server import Engine, ModelServerLoading, discover, http_client
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,9 @@ async def look(http: httpx2.AsyncClient, settings: Settings) -> ModelView:
 
 async def _watch(settings: Settings) -> None:
     conn = redis.Redis.from_url(settings.redis_url)
-    async with httpx2.AsyncClient(timeout=REQUEST_TIMEOUT_S) as http:
+    api_key = settings.model_api_key
+    secret = api_key.get_secret_value() if api_key else None
+    async with http_client(REQUEST_TIMEOUT_S, secret) as http:
         while True:
             try:
                 view = await look(http, settings)

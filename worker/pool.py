@@ -186,7 +186,9 @@ async def model_server_report(settings: Settings, solve_count: int) -> list[str]
     when the server's slots or context do not fit the pool."""
     url = (settings.model_url or "").rstrip("/")
     try:
-        async with http_client(ANNOUNCE_TIMEOUT_S) as http:
+        api_key = settings.model_api_key
+        secret = api_key.get_secret_value() if api_key else None
+        async with http_client(ANNOUNCE_TIMEOUT_S, secret) as http:
             info = await discover(
                 http,
                 url,

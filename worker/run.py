@@ -80,7 +80,9 @@ async def run_solve(run: SolveRun, time_limit_s: float) -> SolveResult:
             FailureCode.MODEL_UNREACHABLE,
             "No model server is configured for the workers (FATHOM_MODEL_URL is not set).",
         )
-    async with http_client(SIDE_REQUEST_TIMEOUT_S) as http:
+    api_key = run.settings.model_api_key
+    secret = api_key.get_secret_value() if api_key else None
+    async with http_client(SIDE_REQUEST_TIMEOUT_S, secret) as http:
         work = asyncio.create_task(solve_with_retries(run, http))
         cancel = asyncio.create_task(_wait_for_cancel(run.conn, run.job_id))
         done, pending = await asyncio.wait(

@@ -82,6 +82,21 @@ def test_solved_answer_with_the_slot_context_and_the_model_cards_sampling(
     assert params["reasoning_format"] == "none"
 
 
+def test_the_api_key_goes_with_every_request(
+    redis_conn: redis.Redis, configure: Configure, llama_server_binary: Path, tiny_model: Path
+) -> None:
+    # llama.cpp's --api-key guards every route but /health: /props and /tokenize included.
+    with engine(
+        llama_server_binary, tiny_model, "--grammar", SOLVING_GRAMMAR, "--api-key", "s3cret"
+    ) as url:
+        assert httpx2.get(f"{url}/props", timeout=10).status_code == 401
+        result = solve(redis_conn, configure, url, MODEL_API_KEY="s3cret")
+    assert result.status is SolveStatus.SOLVED
+    assert result.model_id == ALIAS  # from /props
+    assert result.prompt_tokens
+    assert result.budget_tokens == CTX_SIZE - result.prompt_tokens  # counted by /tokenize
+
+
 def test_an_answer_without_think_close_has_no_final_answer(
     redis_conn: redis.Redis, configure: Configure, llama_server_binary: Path, tiny_model: Path
 ) -> None:
