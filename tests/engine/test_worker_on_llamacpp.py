@@ -28,6 +28,7 @@ from tests.engine.conftest import ALIAS, CTX_SIZE, SOLVING_GRAMMAR, UNFINISHED_G
 from tests.worker.conftest import Configure, solve_now, wait_for, work_burst, worker_pool
 from worker.attempt import WAITING_FOR_SLOT
 from worker.errors import JobFailed, classify
+from worker.model_server import Engine, info_from_models
 
 QUESTION = "What is 2+2?"
 SLOTS = 2
@@ -80,6 +81,14 @@ def test_solved_answer_with_the_slot_context_and_the_model_cards_sampling(
     assert (params["top_k"], params["min_p"]) == (0, 0.0)  # the model card's sampling alone
     assert params["n_predict"] == result.budget_tokens
     assert params["reasoning_format"] == "none"
+
+
+def test_its_models_list_alone_also_gives_the_slot_context(llama_url: str) -> None:
+    # What a proxy that passes only the OpenAI routes leaves of llama.cpp's limits.
+    info = info_from_models(httpx2.get(f"{llama_url}/v1/models", timeout=10).json())
+    assert info is not None
+    assert (info.engine, info.source) == (Engine.LLAMA_CPP, "llama.cpp /v1/models")
+    assert info.context_tokens == CTX_SIZE
 
 
 def test_the_api_key_goes_with_every_request(
