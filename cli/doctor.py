@@ -152,12 +152,21 @@ def check_model(settings: Settings) -> list[Finding]:
 async def _check_model_serving(settings: Settings) -> list[Finding]:
     from huggingface_hub import AsyncInferenceClient
 
-    from worker.model_server import http_client, server_info
+    from worker.model_server import Engine, ModelServerLoading, discover, http_client
 
     base = (settings.model_url or "").rstrip("/")
-    async with http_client(TIMEOUT_S) as http:
-        info = await server_info(http, base, settings.model_id, settings.context_tokens)
-    findings = []
+    api_key = settings.model_api_key.get_secret_value() if settings.model_api_key else None
+    try:
+        async with http_client(TIMEOUT_S, api_key) as http:
+            info = await discover(
+                http,
+                base,
+                default_model_id=settings.model_id,
+                default_context=settings.context_tokens,
+            )
+    except (httpx2.HTTPError, ModelServerLoading) as exc:
+        return [problem("engine", f"its limits could not be read ({exc})", "see its log")]
+    findings = [ok("engine", info.describe())]
     if info.model_id != settings.model_id:
         findings.append(
             problem(
@@ -168,19 +177,29 @@ async def _check_model_serving(settings: Settings) -> list[Finding]:
         )
     else:
         findings.append(ok("model", f"serves {info.model_id}"))
-    if info.max_total_tokens < settings.context_tokens:
+    unit = "per slot" if info.engine is Engine.LLAMA_CPP else "per sequence"
+    if info.context_tokens < settings.context_tokens:
         findings.append(
             problem(
                 "context",
-                f"{info.max_total_tokens:,} tokens; Fathom-R1-14B needs {settings.context_tokens:,}"
-                " (it reasons at length)",
-                "TGI: --max-total-tokens 16384; vLLM: --max-model-len 16384; llama.cpp: -c 16384 "
-                "per slot",
+                f"{info.context_tokens:,} tokens {unit}; Fathom-R1-14B needs "
+                f"{settings.context_tokens:,} (it reasons at length)",
+                "TGI: --max-total-tokens 16384; vLLM: --max-model-len 16384; llama.cpp: "
+                "--ctx-size 16384 x --parallel (16,384 per slot)",
             )
         )
     else:
-        findings.append(ok("context", f"{info.max_total_tokens:,} tokens"))
-    api_key = settings.model_api_key.get_secret_value() if settings.model_api_key else None
+        findings.append(ok("context", f"{info.context_tokens:,} tokens {unit}"))
+    if info.slots is not None and info.slots < settings.workers:
+        findings.append(
+            problem(
+                "slots",
+                f"{info.slots} slots for {settings.workers} solve workers: the rest wait in the "
+                "server's queue",
+                f"give the server --parallel {settings.workers}, or set FATHOM_WORKERS="
+                f"{info.slots}",
+            )
+        )
     started = time.monotonic()
     try:
         async with AsyncInferenceClient(

@@ -12,8 +12,13 @@ from pydantic import ValidationError
 
 from simulator.server import SimulatorConfig, serve
 
+LLAMACPP_PING_S = 30.0
+"""llama-server's default --sse-ping-interval."""
+
 # `fathom fake-tgi` option (argparse dest) -> SimulatorConfig field, for options given.
 CONFIG_OPTIONS = {
+    "dialect": "dialect",
+    "reasoning_format": "reasoning_format",
     "tokens_per_s": "tokens_per_s",
     "batch_slowdown": "batch_slowdown",
     "ttft": "ttft_s",
@@ -45,6 +50,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     }
     if getattr(args, "unhealthy", False):
         given["healthy"] = False
+    if given.get("dialect") == "llama.cpp":
+        given.setdefault("keepalive_s", LLAMACPP_PING_S)
     return SimulatorConfig(**given)
 
 

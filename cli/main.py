@@ -56,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fake_tgi.add_argument("--host", default="127.0.0.1")
     fake_tgi.add_argument("--port", type=int, default=8080)
+    fake_tgi.add_argument(
+        "--dialect",
+        choices=["tgi", "llama.cpp"],
+        help="whose wire format to speak (tgi); llama.cpp: /props, slots of --max-total-tokens "
+        "(--max-batch-size of them), requests queued silently, 503 while --loading, 30 s pings",
+    )
+    fake_tgi.add_argument(
+        "--reasoning-format",
+        choices=["auto", "none"],
+        help="llama.cpp dialect: the server's --reasoning-format (auto)",
+    )
     speed = fake_tgi.add_argument_group("speed and size")
     speed.add_argument("--tokens-per-s", type=float, help="decode rate of one sequence (40)")
     speed.add_argument(

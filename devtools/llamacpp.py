@@ -47,6 +47,12 @@ from pathlib import Path
 # commit 0c1e570 (ggml 0.25.3), whose tools/server builds the `llama-server` target.
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+LLAMA_CPP_COMMIT = "0c1e570"
+"""The llama.cpp commit that sdist vendors (its CHANGELOG: ggml-org/llama.cpp@0c1e57098)."""
+LLAMA_CPP_RELEASE = "b11312"
+"""llama.cpp's release tag of that commit, which names its official images
+(ghcr.io/ggml-org/llama.cpp:server-b11312, docker-compose.yml). The sdist's history is shallow,
+so the binary built here reports itself as "b1-0c1e570"."""
 
 # CPU only, one static binary, nothing fetched from the network at build time (the web UI is
 # left out: by default its assets are downloaded from a Hugging Face bucket), no tests or

@@ -1,4 +1,5 @@
-"""A TGI 3.3.x simulator for tests, development and benchmarks (`fathom fake-tgi`).
+"""A TGI 3.3.x simulator for tests, development and benchmarks (`fathom fake-tgi`); it also
+speaks llama.cpp's dialect (`fathom fake-tgi --dialect llama.cpp`).
 
 It is not a model: it recites canned R1-style solutions. It says so in `/info` (model_id
 `SIMULATOR_MODEL_ID`, a version naming the simulator), in its startup log and in the reasoning

@@ -1,4 +1,6 @@
-"""The TGI simulator: an aiohttp server speaking TGI 3.3.x's wire format, with fault injection.
+"""The TGI simulator: an aiohttp server speaking TGI 3.3.x's wire format, with fault injection;
+with `SimulatorConfig(dialect="llama.cpp")` it speaks llama.cpp's `llama-server` instead
+(simulator.llamacpp), on the same scheduler and answers.
 
 It is a simulator, not a model (see `simulator/__init__.py`): `/info` says `model_id:
 "fathom-simulator"`, and every answer's reasoning says where its text comes from.
@@ -68,6 +70,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager as AsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -109,11 +112,20 @@ PROMPTS_KEPT = 256
 MAX_TOP_N_TOKENS = 5
 
 
+Dialect = Literal["tgi", "llama.cpp"]
+
+
 class SimulatorConfig(BaseModel):
     """Everything tunable. Mutable: handlers read it per request (per token for speeds), so a
     test can change a field of a running server."""
 
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+    dialect: Dialect = "tgi"
+    """Whose wire format to speak: TGI 3.3.x, or llama.cpp's `llama-server` (simulator.llamacpp:
+    /props instead of /info, the per-slot context as the limit, requests queued silently when
+    every slot is busy, loading answered with 503, llama.cpp's chunks and error bodies). Read
+    when the server starts."""
 
     # --- limits, as TGI's launcher flags ----------------------------------------------------
     max_concurrent_requests: int = Field(128, ge=1)
@@ -122,7 +134,12 @@ class SimulatorConfig(BaseModel):
     max_total_tokens: int = Field(16384, ge=2)
     max_stop_sequences: int = Field(4, ge=0)
     max_batch_size: int | None = Field(None, ge=1)
-    """Sequences decoded at once; admitted requests beyond it wait in the queue. None: all."""
+    """Sequences decoded at once; admitted requests beyond it wait in the queue. None: all.
+    llama.cpp: its slots (`--parallel`); each slot's context is max_total_tokens."""
+    reasoning_format: Literal["auto", "none"] = "auto"
+    """llama.cpp only: the server's `--reasoning-format` (a request's `reasoning_format`
+    overrides it). "auto", llama.cpp's default, sends the reasoning as `reasoning_content`;
+    "none" leaves `<think>\n`...`</think>` in the content."""
 
     # --- speed --------------------------------------------------------------------------------
     tokens_per_s: float = Field(40.0, gt=0)
@@ -141,17 +158,20 @@ class SimulatorConfig(BaseModel):
     rewritten_answer_rate: float = Field(0.2, ge=0, le=1)
     """Share of sampled answers giving the right answer written another way (`3/4`, `x = 5`)."""
     keepalive_s: float = Field(15.0, gt=0)
+    """TGI's keep-alive comment interval (llama.cpp's `--sse-ping-interval` is 30 s)."""
     dataset: Path | None = None
     """JSONL problem bank (MATH-500 fields); None: $FATHOM_SIM_DATASET or MATH-500 beside the
     checkout; the package's handwritten problems when that file is missing."""
 
     # --- faults ---------------------------------------------------------------------------------
     loading_s: float = Field(0.0, ge=0)
-    """At start, stay not listening (connection refused) for this many seconds."""
+    """At start, stay not listening (connection refused) for this many seconds; llama.cpp
+    listens at once and answers every route 503 "Loading model" meanwhile."""
     healthy: bool = True
     """False: /health answers 503 as TGI does when its backend is down."""
     overloaded: bool = False
-    """Reject generation requests as overloaded whatever the load."""
+    """Reject generation requests as overloaded whatever the load (TGI only: llama.cpp has no
+    such answer, it queues)."""
     drop_after_tokens: int | None = Field(None, ge=0)
     """Close the connection abruptly after this many tokens of a response."""
     stall_after_tokens: int | None = Field(None, ge=0)
@@ -377,10 +397,16 @@ class Simulator:
         self.metrics = Metrics(config.max_input_tokens, config.max_total_tokens)
         self.bank = ProblemBank.load(config.dataset or default_dataset_path())
         self._slot_freed = asyncio.Event()
+        self.loading = False
+        """llama.cpp dialect: listening, but every route answers 503 "Loading model"."""
 
     # --- the application ------------------------------------------------------------------
 
     def app(self) -> web.Application:
+        if self.config.dialect == "llama.cpp":
+            from simulator.llamacpp import llamacpp_app  # it builds on this module
+
+            return llamacpp_app(self)
         app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[self.guard])
         app.add_routes(
             [
@@ -612,10 +638,7 @@ class Simulator:
             await sse.send("[DONE]")
         return sse.response
 
-    @contextlib.asynccontextmanager
-    async def _sse(self, request: web.Request, infer: InferRequest) -> AsyncIterator[_SseStream]:
-        """An open event stream; counts a client that goes away and cuts the connection on an
-        injected drop."""
+    def _sse(self, request: web.Request, infer: InferRequest) -> AsyncContextManager[_SseStream]:
         headers = {
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
@@ -623,6 +646,14 @@ class Simulator:
             "x-compute-type": "fathom-simulator",
             "x-compute-characters": str(len(infer.inputs)),
         }
+        return self.event_stream(request, headers)
+
+    @contextlib.asynccontextmanager
+    async def event_stream(
+        self, request: web.Request, headers: dict[str, str]
+    ) -> AsyncIterator[_SseStream]:
+        """An open event stream; counts a client that goes away and cuts the connection on an
+        injected drop."""
         sse = _SseStream(web.StreamResponse(headers=headers), lambda: self.config.keepalive_s)
         self.stats.active_streams += 1
         try:
@@ -655,7 +686,7 @@ class Simulator:
         loop = asyncio.get_running_loop()
         received = loop.time()
         self.stats.requests += 1
-        faults = self._take_faults()
+        faults = self.take_faults()
         cfg = self.config
         if faults.overloaded or self.stats.active_requests >= cfg.max_concurrent_requests:
             self.stats.overloaded += 1
@@ -665,44 +696,55 @@ class Simulator:
         try:
             plan = self._plan(infer)
             self.metrics.observe("tgi_request_input_length", plan.input_length)
-            async with self._batch_slot():
-                started = loop.time()
-                due = started + cfg.ttft_s / cfg.speed
-                text: list[str] = []
-                for i, (piece, logprob) in enumerate(zip(plan.pieces, plan.logprobs, strict=True)):
-                    if i == faults.stall_after:
-                        self.stats.stalls += 1
-                        await asyncio.sleep(faults.stall_s)
-                        due = max(due, loop.time())
-                    if i == faults.drop_after:
-                        self.stats.dropped += 1
-                        raise _Drop
-                    if i == faults.fail_after:
-                        self.stats.failed += 1
-                        self.metrics.fail("generation")
-                        raise InferError(
-                            "generation", "Request failed during generation: simulated fault"
-                        )
-                    await asyncio.sleep(max(0.0, due - loop.time()))
-                    due += 1.0 / sequence_rate(cfg, self.stats.running)
-                    if not piece.special:
-                        text.append(piece.text)
-                    self.stats.generated_tokens += 1
-                    finish = None
-                    if i == len(plan.pieces) - 1:
-                        finish = Finish(
-                            "".join(text),
-                            plan.finish_reason,
-                            len(plan.pieces),
-                            plan.seed,
-                            plan.input_length,
-                        )
-                        self._record_success(received, started, loop.time(), len(plan.pieces))
-                    yield TokenEvent(i + 1, piece, logprob, finish)
+            async with (
+                self.batch_slot(),
+                contextlib.aclosing(self.run_plan(plan, faults, received)) as events,
+            ):
+                async for event in events:
+                    yield event
         finally:
             self.stats.active_requests -= 1
 
-    def _take_faults(self) -> _Faults:
+    async def run_plan(
+        self, plan: _Plan, faults: _Faults, received: float
+    ) -> AsyncGenerator[TokenEvent, None]:
+        """The planned tokens, paced like a GPU would, with the injected faults; runs in a
+        batch slot the caller holds."""
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        started = loop.time()
+        due = started + cfg.ttft_s / cfg.speed
+        text: list[str] = []
+        for i, (piece, logprob) in enumerate(zip(plan.pieces, plan.logprobs, strict=True)):
+            if i == faults.stall_after:
+                self.stats.stalls += 1
+                await asyncio.sleep(faults.stall_s)
+                due = max(due, loop.time())
+            if i == faults.drop_after:
+                self.stats.dropped += 1
+                raise _Drop
+            if i == faults.fail_after:
+                self.stats.failed += 1
+                self.metrics.fail("generation")
+                raise InferError("generation", "Request failed during generation: simulated fault")
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            due += 1.0 / sequence_rate(cfg, self.stats.running)
+            if not piece.special:
+                text.append(piece.text)
+            self.stats.generated_tokens += 1
+            finish = None
+            if i == len(plan.pieces) - 1:
+                finish = Finish(
+                    "".join(text),
+                    plan.finish_reason,
+                    len(plan.pieces),
+                    plan.seed,
+                    plan.input_length,
+                )
+                self._record_success(received, started, loop.time(), len(plan.pieces))
+            yield TokenEvent(i + 1, piece, logprob, finish)
+
+    def take_faults(self) -> _Faults:
         cfg = self.config
         armed = (
             cfg.overloaded
@@ -725,7 +767,7 @@ class Simulator:
         )
 
     @contextlib.asynccontextmanager
-    async def _batch_slot(self) -> AsyncIterator[None]:
+    async def batch_slot(self) -> AsyncIterator[None]:
         self.stats.queued += 1
         try:
             while (limit := self.config.max_batch_size) is not None and self.stats.running >= limit:
@@ -1088,10 +1130,20 @@ class _Runtime:
         )
         self._loading: asyncio.Task[None] | None = None
 
+    @property
+    def _answers_while_loading(self) -> bool:
+        """llama.cpp listens at once and answers 503 until the model is loaded; TGI does not
+        listen at all before."""
+        return self.simulator.config.dialect == "llama.cpp"
+
     async def start(self) -> None:
         await self._runner.setup()
         loading_s = self.simulator.config.loading_s
-        if loading_s > 0:
+        if loading_s > 0 and self._answers_while_loading:
+            self.simulator.loading = True
+            await self._listen()
+            self._loading = asyncio.create_task(self._finish_loading(loading_s))
+        elif loading_s > 0:
             self._loading = asyncio.create_task(self._finish_loading(loading_s))
         else:
             await self._listen()
@@ -1103,6 +1155,7 @@ class _Runtime:
 
     async def _finish_loading(self, delay: float) -> None:
         await asyncio.sleep(delay)
+        self.simulator.loading = False
         await self._listen()
         log.info("simulated loading finished: listening on port %d", self.listener.port)
 
@@ -1110,7 +1163,9 @@ class _Runtime:
         if self._loading is not None:
             self._loading.cancel()
             self._loading = None
-        if loading:
+        if self._answers_while_loading:
+            self.simulator.loading = loading
+        elif loading:
             self.listener.stop_listening()
         else:
             await self._listen()
@@ -1123,11 +1178,16 @@ class _Runtime:
 
 
 def banner(config: SimulatorConfig, url: str, bank: ProblemBank) -> str:
+    if config.dialect == "llama.cpp":
+        slots = config.max_batch_size or "unlimited"
+        limits = f"{slots} slots of {config.max_total_tokens} tokens (llama.cpp dialect)"
+    else:
+        limits = f"up to {config.max_concurrent_requests} concurrent requests"
     return (
         f"Fathom TGI simulator on {url}: a SIMULATOR, not a model (model_id "
         f"{SIMULATOR_MODEL_ID!r}); canned R1-style answers from {bank.source} "
         f"({len(bank.problems)} problems); {config.tokens_per_s:g} tokens/s per sequence, "
-        f"speed x{config.speed:g}, up to {config.max_concurrent_requests} concurrent requests"
+        f"speed x{config.speed:g}, {limits}"
     )
 
 
@@ -1138,7 +1198,8 @@ async def serve(config: SimulatorConfig, host: str, port: int) -> None:
     url = f"http://{host}:{runtime.listener.port}"
     log.warning("%s", banner(config, url, runtime.simulator.bank))
     if config.loading_s > 0:
-        log.warning("simulating model loading: connections refused for %gs", config.loading_s)
+        refused = "503 Loading model" if config.dialect == "llama.cpp" else "connections refused"
+        log.warning("simulating model loading: %s for %gs", refused, config.loading_s)
     try:
         await asyncio.Event().wait()
     finally:
@@ -1210,7 +1271,8 @@ class SimulatorServer:
 
     def set_loading(self, loading: bool) -> None:
         """True: close the listening socket (new connections refused, open streams go on);
-        False: listen again on the same port."""
+        False: listen again on the same port. llama.cpp dialect: keep listening and answer
+        every new request 503 "Loading model" while True."""
         self._call(self._require().set_loading(loading))
 
     def wait_until(self, predicate: Callable[[SimulatorStats], bool], timeout: float = 5.0) -> bool:

@@ -68,6 +68,17 @@ def fake_tgi() -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture
+def fake_llamacpp() -> Iterator[SimulatorServer]:
+    """The simulator speaking llama.cpp's dialect (`fathom fake-tgi --dialect llama.cpp`): four
+    slots of 16,384 tokens, llama.cpp's default reasoning format ("auto"), as fast as
+    `fake_tgi`."""
+    from simulator.server import SimulatorServer, fast_config
+
+    with SimulatorServer(fast_config(dialect="llama.cpp", max_batch_size=4)) as server:
+        yield server
+
+
+@pytest.fixture
 async def fake_discord() -> AsyncIterator[FakeDiscord]:
     """A fake Discord on loopback, with discord.py pointed at it for the test."""
     from devtools.fakediscord import FakeDiscord

@@ -13,6 +13,7 @@ from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGe
 
 from fathom.contract import FailureCode
 from fathom.settings import Settings
+from worker.model_server import ModelServerLoading
 from worker.prompt import MIN_ANSWER_TOKENS
 
 
@@ -80,9 +81,59 @@ def _connect_cause(exc: BaseException) -> Unreachable:
     return Unreachable.REFUSED
 
 
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    """What an engine's error answer says, whatever its shape."""
+
+    message: str
+    kind: str | None = None
+    """TGI's `error_type` or the OpenAI-style `type` (llama.cpp, vLLM)."""
+    prompt_tokens: int | None = None
+    context_tokens: int | None = None
+    """llama.cpp's `n_prompt_tokens` and `n_ctx` on a context overflow."""
+
+    @classmethod
+    def of(cls, payload: object) -> ServerError:
+        """From a decoded error body or in-stream error object:
+        TGI `{"error": str, "error_type": str}` (in a chat stream `{"message": str,
+        "http_status_code": 422}`); llama.cpp and vLLM `{"error": {"message", "type", "code"}}`
+        (in a stream the inner object); older vLLM `{"object": "error", "message", "type"}`;
+        anything else as text."""
+        if isinstance(payload, dict):
+            inner = payload.get("error")
+            if isinstance(inner, dict):
+                return cls.of(inner)
+            if isinstance(inner, str):
+                kind = payload.get("error_type")
+                return cls(inner, kind if isinstance(kind, str) else None)
+            if isinstance(message := payload.get("message"), str):
+                kind = payload.get("type")
+                prompt, context = payload.get("n_prompt_tokens"), payload.get("n_ctx")
+                return cls(
+                    message,
+                    kind if isinstance(kind, str) else None,
+                    prompt if isinstance(prompt, int) else None,
+                    context if isinstance(context, int) else None,
+                )
+        return cls(str(payload))
+
+    @classmethod
+    def from_response(cls, response: httpx2.Response) -> ServerError:
+        try:
+            return cls.of(response.json())
+        except ValueError:
+            return cls(response.text)
+
+    @property
+    def detail(self) -> str:
+        return self.message[:300]
+
+
 def classify(exc: Exception, settings: Settings) -> JobFailed | RetryLater:
     """Map what the client raised to retry-or-fail. Only transient conditions are retried;
     anything unexpected is raised again."""
+    if isinstance(exc, ModelServerLoading):
+        return _unreachable(Unreachable.LOADING)
     if isinstance(exc, httpx2.ConnectError):
         return _unreachable(_connect_cause(exc))
     if isinstance(exc, httpx2.ConnectTimeout | httpx2.PoolTimeout):
@@ -94,7 +145,7 @@ def classify(exc: Exception, settings: Settings) -> JobFailed | RetryLater:
     if isinstance(exc, httpx2.TimeoutException):
         return _unreachable(Unreachable.SILENT)
     if isinstance(exc, TimeoutError):
-        # The client's per-read timeout (InferenceTimeoutError) or the stall clock.
+        # The stall clock (or a client's per-read timeout).
         return JobFailed(
             FailureCode.STALLED,
             "The model server stopped sending the answer: nothing came for "
@@ -103,20 +154,21 @@ def classify(exc: Exception, settings: Settings) -> JobFailed | RetryLater:
     if isinstance(exc, httpx2.TransportError):
         return RetryLater(Trouble.DROPPED, "connection to the model server lost, retrying")
     if isinstance(exc, HfHubHTTPError):
-        return _classify_status(exc.response.status_code, exc.response.text[:300])
+        return _classify_status(exc.response.status_code, ServerError.from_response(exc.response))
     if isinstance(exc, TextGenerationError):
-        # An error inside a 200 stream. TGI sends overload this way, coded 422.
-        detail = str(exc)[:300]
-        if "overloaded" in detail.lower():
+        # An error inside a 200 stream: TGI sends overload and validation this way (coded 422);
+        # llama.cpp sends an error that happens after the stream began, then ends the stream.
+        error = ServerError.of(exc.args[0] if exc.args else str(exc))
+        if "overloaded" in error.message.lower():
             return RetryLater(Trouble.OVERLOADED, BUSY)
-        if "validation" in detail.lower():
-            return _validation_failure(detail)
-        return JobFailed(FailureCode.MODEL_ERROR, f"The model server failed: {detail}")
+        if error.kind == "exceed_context_size_error" or "validation" in error.message.lower():
+            return _validation_failure(error)
+        return JobFailed(FailureCode.MODEL_ERROR, f"The model server failed: {error.detail}")
     raise exc
 
 
-def _classify_status(status: int, detail: str) -> JobFailed | RetryLater:
-    if status == 429 or "overloaded" in detail.lower():
+def _classify_status(status: int, error: ServerError) -> JobFailed | RetryLater:
+    if status == 429 or "overloaded" in error.message.lower():
         return RetryLater(Trouble.OVERLOADED, BUSY)
     if status == 503:
         return _unreachable(Unreachable.LOADING)
@@ -127,23 +179,30 @@ def _classify_status(status: int, detail: str) -> JobFailed | RetryLater:
             Unreachable.SILENT,
         )
     if status in (400, 413, 422):
-        return _validation_failure(detail)
+        return _validation_failure(error)
     if status in (401, 403):
         return JobFailed(
             FailureCode.MODEL_ERROR,
             "The model server refused the worker's credentials (check FATHOM_MODEL_API_KEY).",
         )
-    return JobFailed(FailureCode.MODEL_ERROR, f"The model server answered HTTP {status}: {detail}")
+    return JobFailed(
+        FailureCode.MODEL_ERROR, f"The model server answered HTTP {status}: {error.detail}"
+    )
 
 
-def _validation_failure(detail: str) -> JobFailed:
-    if "token" in detail.lower():
+def _validation_failure(error: ServerError) -> JobFailed:
+    if error.prompt_tokens is not None and error.context_tokens is not None:
+        # llama.cpp's exceed_context_size_error: the prompt alone fills the slot.
+        return too_long(error.prompt_tokens, error.context_tokens, follow_up=False)
+    if error.kind == "exceed_context_size_error" or (
+        error.kind in (None, "validation") and "token" in error.message.lower()
+    ):
         return JobFailed(
             FailureCode.QUESTION_TOO_LONG,
-            f"The question is too long for the model ({detail}). Shorten it.",
+            f"The question is too long for the model ({error.detail}). Shorten it.",
         )
     return JobFailed(
-        FailureCode.INVALID_REQUEST, f"The model server rejected the question: {detail}"
+        FailureCode.INVALID_REQUEST, f"The model server rejected the question: {error.detail}"
     )
 
 

@@ -1,6 +1,7 @@
-"""One look at the model server: its health and load (worker.observe looks every
-WATCH_INTERVAL_S and publishes it for the moderators' `/queue status`; the bot never talks to
-the model server itself).
+"""One look at the model server: its health, load, engine and model (worker.observe looks every
+WATCH_INTERVAL_S and publishes it for the moderators' `/queue status` and the operator's
+`fathom queue status`; the bot never talks to the model server itself). The engine and model
+come from the same discovery the jobs use.
 
 What each engine says about its load, from its Prometheus `/metrics`:
 TGI `tgi_queue_size` / `tgi_batch_current_size`; vLLM `vllm:num_requests_waiting` /
@@ -19,6 +20,8 @@ import httpx2
 from prometheus_client.parser import text_string_to_metric_families
 
 from fathom.admin import ModelView
+from fathom.settings import Settings
+from worker.model_server import Engine, ModelServerLoading, discover
 
 log = logging.getLogger(__name__)
 
@@ -62,28 +65,35 @@ def server_name(model_url: str) -> str:
     return parts.netloc or model_url
 
 
-def look(http: httpx2.Client, model_url: str) -> ModelView:
-    """One look at the model server: /health, /info for the model, /metrics for the load."""
+async def look(http: httpx2.AsyncClient, settings: Settings) -> ModelView:
+    """One look at the model server: /health, the engine and model (worker.model_server's
+    discovery), /metrics for the load."""
+    model_url = settings.model_url or ""
     base = model_url.rstrip("/")
     name = server_name(model_url)
     try:
-        health = http.get(f"{base}/health")
+        health = await http.get(f"{base}/health")
     except httpx2.HTTPError:
         return ModelView(name=name, healthy=False, updated_at=time.time())
     load = Load()
-    model_id = None
+    model_id = engine = None
     try:
-        metrics = http.get(f"{base}/metrics")
+        metrics = await http.get(f"{base}/metrics")
         if metrics.status_code == 200:
             load = load_from_metrics(metrics.text)
-        info = http.get(f"{base}/info")
-        if info.status_code == 200 and isinstance(body := info.json(), dict):
-            model_id = str(body.get("model_id") or "") or None
-    except (httpx2.HTTPError, ValueError) as exc:
-        log.info("model server %s: no metrics (%s)", name, exc)
+        info = await discover(
+            http,
+            base,
+            default_model_id=settings.model_id,
+            default_context=settings.context_tokens,
+        )
+        if info.engine not in (None, Engine.OTHER):
+            model_id, engine = info.model_id, str(info.engine)
+    except (httpx2.HTTPError, ModelServerLoading) as exc:
+        log.info("model server %s: no metrics or limits (%s)", name, exc)
     return ModelView(
         name=name,
-        engine=load.engine,
+        engine=load.engine or engine,
         healthy=health.status_code == 200,
         queue_size=load.queue_size,
         batch_size=load.batch_size,

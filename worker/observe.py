@@ -9,6 +9,7 @@ by the jobs), and the model server's health and load from the last look. `/healt
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-import httpx2
 import redis
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import (
@@ -33,6 +33,7 @@ from fathom import metrics
 from fathom.admin import ModelView, publish_model_view
 from fathom.queue import fetch_job, render_queue, solve_queue
 from fathom.settings import Settings
+from worker.model_server import http_client
 from worker.monitor import REQUEST_TIMEOUT_S, WATCH_INTERVAL_S, look
 
 log = logging.getLogger(__name__)
@@ -245,15 +246,21 @@ def run(settings: Settings, expected: Expected) -> None:
     if not settings.model_url or not expected.solve_workers:
         threading.Event().wait()  # nothing to watch: only serve
         return
-    with httpx2.Client(timeout=REQUEST_TIMEOUT_S) as http:
+    asyncio.run(_watch(conn, settings, last))
+
+
+async def _watch(conn: redis.Redis, settings: Settings, last: list[ModelView]) -> None:
+    api_key = settings.model_api_key
+    secret = api_key.get_secret_value() if api_key else None
+    async with http_client(REQUEST_TIMEOUT_S, secret) as http:
         while True:
-            view = look(http, settings.model_url)
+            view = await look(http, settings)
             last[:] = [view]
             try:
                 publish_model_view(conn, view, int(3 * WATCH_INTERVAL_S))
             except redis.RedisError as exc:
                 log.warning("cannot publish the model server's state: %s", exc)
-            time.sleep(WATCH_INTERVAL_S)
+            await asyncio.sleep(WATCH_INTERVAL_S)
 
 
 def _text(value: bytes | str) -> str:

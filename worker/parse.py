@@ -76,15 +76,33 @@ def parse_completion(text: str, finish_reason: str | None) -> ParsedCompletion:
 
 class ThinkTracker:
     """Follows a completion as it streams and tells when the model moved from thinking to
-    writing, even when `</think>` arrives split across chunks. Keeps the whole text."""
+    writing, even when `</think>` arrives split across chunks. Keeps the whole text.
+
+    Servers that parse the reasoning out themselves (llama.cpp's default `reasoning_format`,
+    vLLM's `--reasoning-parser`) send it in a field of its own and drop `</think>`: fed through
+    `feed_reasoning`, it is put back in front of the first written text, so the whole text
+    reads as if the server had left it alone."""
 
     def __init__(self) -> None:
         self._parts: list[str] = []
         self._tail = ""
+        self._separate_reasoning = False
         self.writing = False
+
+    def feed_reasoning(self, chunk: str) -> None:
+        """Add a chunk the server marked as reasoning."""
+        self._separate_reasoning = True
+        if not self.writing:
+            self._parts.append(chunk)
 
     def feed(self, chunk: str) -> bool:
         """Add a chunk; True exactly when this chunk completed the first `</think>`."""
+        if self._separate_reasoning and not self.writing:
+            # The server kept the reasoning apart and dropped `</think>`: this is the solution.
+            self._parts.extend((THINK_CLOSE, chunk))
+            self.writing = True
+            self._tail = ""
+            return True
         self._parts.append(chunk)
         if self.writing:
             return False

@@ -44,6 +44,7 @@ from rq.worker_pool import WorkerPool
 
 from fathom.settings import Settings, get_settings
 from worker.logs import configure as configure_logs
+from worker.model_server import ModelServerLoading, discover, http_client
 from worker.observe import Expected
 from worker.observe import run as observe
 from worker.warmup import warm_up
@@ -182,6 +183,43 @@ def _observe(settings: Settings, expected: Expected) -> None:
     observe(settings, expected)
 
 
+ANNOUNCE_TIMEOUT_S = 5.0
+
+
+async def model_server_report(settings: Settings, solve_count: int) -> list[str]:
+    """What the pool says at start about its model server: the engine and the limits the jobs
+    will use, and where they were read (or that the server does not answer yet); warnings
+    when the server's slots or context do not fit the pool."""
+    url = (settings.model_url or "").rstrip("/")
+    try:
+        api_key = settings.model_api_key
+        secret = api_key.get_secret_value() if api_key else None
+        async with http_client(ANNOUNCE_TIMEOUT_S, secret) as http:
+            info = await discover(
+                http,
+                url,
+                default_model_id=settings.model_id,
+                default_context=settings.context_tokens,
+            )
+    except (httpx2.HTTPError, ModelServerLoading) as exc:
+        reason = str(exc) or type(exc).__name__
+        return [f"model server {url}: not ready yet ({reason}); every job asks it again"]
+    lines = [f"model server {url}: {info.describe()}"]
+    if info.slots is not None and solve_count > info.slots:
+        lines.append(
+            f"model server {url}: {solve_count} solve workers but {info.slots} slots: the "
+            "jobs beyond the slots wait in the server's queue; give it --parallel "
+            f"{solve_count} (and a context {solve_count} times the per-slot one) or run "
+            f"{info.slots} workers"
+        )
+    if info.context_tokens < settings.context_tokens:
+        lines.append(
+            f"model server {url}: {info.context_tokens} tokens per sequence, less than the "
+            f"{settings.context_tokens} the model is evaluated with: long answers end truncated"
+        )
+    return lines
+
+
 def run_pool(workers: int | None, render_workers: int | None, burst: bool) -> int:
     """`fathom worker`: the pools, sized by the arguments or else the settings."""
     settings = get_settings()
@@ -207,6 +245,9 @@ def run_pool(workers: int | None, render_workers: int | None, burst: bool) -> in
     except (OSError, httpx2.HTTPError, ValueError) as exc:  # only slower first jobs
         log.warning("pool: HTTP warm-up failed (%s)", exc)
     log.info("pool: %d solve + %d render workers", solve_count, render_count)
+    if solve_count and settings.model_url:
+        for line in asyncio.run(model_server_report(settings, solve_count)):
+            log.info("%s", line)
     siblings: list[BaseProcess] = []
     pools = [
         _pool(queue, count, worker_class, conn, siblings)

@@ -26,7 +26,7 @@ from worker.errors import (
     classify,
     gave_up,
 )
-from worker.model_server import http_client
+from worker.model_server import ModelServerLoading, http_client
 from worker.prompt import build_messages
 from worker.state import SolveRun
 
@@ -37,7 +37,7 @@ CANCEL_POLL_S = 0.25
 STOP_GRACE_S = 5.0
 """Longest wait for the stream task to end once the job was cancelled or ran out of time."""
 SIDE_REQUEST_TIMEOUT_S = 10.0
-"""Limit of the small requests (/info, /chat_tokenize) made before generating."""
+"""Limit of the small requests made before generating (discovery, token counting)."""
 
 
 async def solve_with_retries(run: SolveRun, http: httpx2.AsyncClient) -> SolveResult:
@@ -53,7 +53,7 @@ async def solve_with_retries(run: SolveRun, http: httpx2.AsyncClient) -> SolveRe
             return await attempt(run, http, messages)
         except (JobFailed, RetryLater) as outcome:
             verdict: JobFailed | RetryLater = outcome
-        except (httpx2.HTTPError, HfHubHTTPError, TimeoutError) as exc:
+        except (httpx2.HTTPError, HfHubHTTPError, TimeoutError, ModelServerLoading) as exc:
             verdict = classify(exc, settings)
         if isinstance(verdict, JobFailed):
             raise verdict
@@ -91,7 +91,9 @@ async def run_solve(run: SolveRun, time_limit_s: float) -> SolveResult:
             FailureCode.MODEL_UNREACHABLE,
             "No model server is configured for the workers (FATHOM_MODEL_URL is not set).",
         )
-    async with http_client(SIDE_REQUEST_TIMEOUT_S) as http:
+    api_key = run.settings.model_api_key
+    secret = api_key.get_secret_value() if api_key else None
+    async with http_client(SIDE_REQUEST_TIMEOUT_S, secret) as http:
         work = asyncio.create_task(solve_with_retries(run, http))
         cancel = asyncio.create_task(_wait_for_cancel(run.conn, run.job_id))
         done, pending = await asyncio.wait(

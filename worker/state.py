@@ -26,8 +26,8 @@ from worker.parse import ThinkTracker, split_reasoning
 from worker.progress import ProgressThrottle
 
 INFO_FRESH_S = 60.0
-"""How long a job trusts the server's /info across its attempts (a restarted server may come
-back with other limits)."""
+"""How long a job trusts the limits its server gave across its attempts (a restarted server may
+come back with other limits)."""
 
 
 @dataclass

@@ -14,8 +14,6 @@ import redis
 from devtools.hostile import Case, Stage, hostile_stage, load_corpus, try_case
 from devtools.redis_server import RedisServer
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
-
 CASES = load_corpus()
 
 
@@ -45,6 +43,7 @@ def test_the_corpus_is_large_and_covers_every_way_in() -> None:
     assert len({case.name for case in CASES}) == len(CASES)
 
 
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 async def test_hostile_input(case: Case, stage: Stage) -> None:
     verdict = await try_case(stage, case)

@@ -111,7 +111,7 @@ async def test_no_workers_and_no_append_only_file_are_problems(
             "model",
             "serves 'fathom-simulator', not 'FractalAIResearch/Fathom-R1-14B'",
         ),
-        ("short context", "context", "8,192 tokens; Fathom-R1-14B needs 16,384"),
+        ("short context", "context", "8,192 tokens per sequence; Fathom-R1-14B needs 16,384"),
     ],
 )
 async def test_each_model_server_fault_is_named(
@@ -149,3 +149,21 @@ async def test_a_refused_token_and_a_missing_intent_are_named(
     assert line_of(refused, "Discord").startswith("PROBLEM Discord: the token is refused")
     assert line_of(no_intent, "Discord").startswith("ok")
     assert line_of(no_intent, "intents").startswith("PROBLEM intents: the Message Content")
+
+
+async def test_on_llama_cpp_the_engine_and_its_slots_are_checked(
+    redis_conn: redis.Redis, fake_llamacpp: SimulatorServer
+) -> None:
+    fake_llamacpp.config.max_batch_size = 2
+    code, output = await doctor(
+        MODEL_URL=fake_llamacpp.url, MODEL_ID="fathom-simulator", WORKERS="4"
+    )
+    assert code == 1
+    engine = line_of(output, "engine")
+    assert engine.startswith("ok"), output
+    assert "llama.cpp /props: 16384-token context per slot, 2 slots" in engine
+    assert line_of(output, "context").startswith("ok")
+    assert "16,384 tokens per slot" in line_of(output, "context")
+    assert line_of(output, "slots").startswith("PROBLEM")
+    assert "2 slots for 4 solve workers" in line_of(output, "slots")
+    assert line_of(output, "generation").startswith("ok")

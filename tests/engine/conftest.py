@@ -8,6 +8,7 @@ fails with what to install. `python -m devtools.llamacpp build` builds it ahead 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import pytest
 
 from devtools.llamacpp import cached_llama_server, ensure_llama_server, llama_server
 from devtools.tiny_gguf import tiny_gguf_path
+from tests.worker.conftest import configure
+
+__all__ = ["configure"]
 
 HERE = Path(__file__).parent
 
@@ -51,4 +55,39 @@ def llama_url(llama_server_binary: Path, tiny_model: Path) -> Iterator[str]:
     """A started llama-server with the tiny model: one slot of CTX_SIZE tokens, `<think>`
     kept in the content (--reasoning-format none). Shared by a module's tests."""
     with llama_server(tiny_model, ctx_size=CTX_SIZE, parallel=1, binary=llama_server_binary) as url:
+        yield url
+
+
+ALIAS = "tiny-random-fathom-shaped"
+"""The model name the test servers report (`--alias`): a real engine, a model of noise."""
+
+# Server-wide default grammars (`--grammar`, GBNF): requests that set none, as the worker's do,
+# get them, so the noise model writes an R1-shaped answer and ends it with EOS. The free digits
+# keep the sampler in the loop.
+SOLVING_GRAMMAR = (
+    r'root ::= "Adding " [0-9] " and " [0-9] " gives the sum.</think>" '
+    r'"\n\nThe sum is $2+2=4$, so the answer is $\\boxed{4}$."'
+)
+UNFINISHED_GRAMMAR = r'root ::= "Still thinking about " [0-9] " and more, no end in sight."'
+
+
+@contextlib.contextmanager
+def engine(
+    binary: Path,
+    model: Path,
+    *args: str,
+    ctx_size: int = CTX_SIZE,
+    parallel: int = 1,
+    reasoning_format: str | None = "none",
+) -> Iterator[str]:
+    """A llama-server with the tiny model under ALIAS, and any extra flags; reasoning_format
+    None keeps the server's default ("auto")."""
+    with llama_server(
+        model,
+        ctx_size=ctx_size,
+        parallel=parallel,
+        binary=binary,
+        reasoning_format=reasoning_format,
+        extra_args=["--alias", ALIAS, *args],
+    ) as url:
         yield url

@@ -23,7 +23,7 @@ from huggingface_hub.errors import BadRequestError
 
 import devtools.llamacpp as llamacpp
 from devtools.tiny_gguf import ASSISTANT, BOS, CHAT_TEMPLATE, EOS, THINK_OPEN, USER, build_vocab
-from tests.engine.conftest import CTX_SIZE
+from tests.engine.conftest import CTX_SIZE, HERE
 
 QUESTION = "What is 2+2? Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -102,7 +102,7 @@ async def test_props_models_and_health_shapes(llama_url: str) -> None:
     assert props["total_slots"] == 1
     assert props["chat_template"] == CHAT_TEMPLATE
     assert (props["bos_token"], props["eos_token"]) == (BOS, EOS)
-    assert isinstance(props["build_info"], str)
+    assert props["build_info"].endswith(llamacpp.LLAMA_CPP_COMMIT)
 
     models = await _get(llama_url, "/v1/models")
     assert models["object"] == "list"
@@ -195,3 +195,11 @@ def test_missing_build_tools_say_what_to_install(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(llamacpp.LlamaCppError, match=r"cmake .*apt-get install cmake g\+\+ make"):
         llamacpp.check_build_tools()
+
+
+def test_the_compose_profile_runs_the_release_the_tests_build() -> None:
+    root = HERE.parent.parent
+    compose = (root / "docker-compose.yml").read_text()
+    cuda = (root / "docker-compose.llamacpp-cuda.yml").read_text()
+    assert f"image: ghcr.io/ggml-org/llama.cpp:server-{llamacpp.LLAMA_CPP_RELEASE}\n" in compose
+    assert f"image: ghcr.io/ggml-org/llama.cpp:server-cuda-{llamacpp.LLAMA_CPP_RELEASE}\n" in cuda

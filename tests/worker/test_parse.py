@@ -135,3 +135,26 @@ def test_tracker_stays_thinking_on_near_misses() -> None:
     for chunk in ["a </thin", "g> b", "<think>", "</", "thinking>", "</ think>"]:
         tracker.feed(chunk)
     assert not tracker.writing
+
+
+def test_reasoning_sent_apart_is_put_back_before_the_solution() -> None:
+    # llama.cpp's default reasoning_format (and vLLM's reasoning parsers) send the reasoning
+    # in a field of its own and drop `</think>`; the text reads as if it had been left alone.
+    tracker = ThinkTracker()
+    for piece in ["\nPair", " the terms", "."]:
+        tracker.feed_reasoning(piece)
+    assert not tracker.writing
+    assert tracker.feed("\n\nThe sum is ")  # the written solution begins
+    tracker.feed("$\\boxed{5050}$.")
+    assert tracker.text == "\nPair the terms.</think>\n\nThe sum is $\\boxed{5050}$."
+    parsed = parse_completion(tracker.text, "stop")
+    assert (parsed.reasoning, parsed.answer) == ("Pair the terms.", "5050")
+
+
+def test_reasoning_sent_apart_without_a_solution_stays_all_reasoning() -> None:
+    tracker = ThinkTracker()
+    tracker.feed_reasoning("\nStill thinking")
+    parsed = parse_completion(tracker.text, "length")
+    assert parsed.status is SolveStatus.TRUNCATED
+    assert parsed.reasoning == "Still thinking"
+    assert parsed.solution == ""
