@@ -152,18 +152,12 @@ def check_model(settings: Settings) -> list[Finding]:
 async def _check_model_serving(settings: Settings) -> list[Finding]:
     from huggingface_hub import AsyncInferenceClient
 
-    from worker.model_server import Engine, ModelServerLoading, discover, http_client
+    from worker.model_server import Engine, ModelServerLoading, discover_configured
 
     base = (settings.model_url or "").rstrip("/")
     api_key = settings.model_api_key.get_secret_value() if settings.model_api_key else None
     try:
-        async with http_client(TIMEOUT_S, api_key) as http:
-            info = await discover(
-                http,
-                base,
-                default_model_id=settings.model_id,
-                default_context=settings.context_tokens,
-            )
+        info = await discover_configured(settings, TIMEOUT_S)
     except (httpx2.HTTPError, ModelServerLoading) as exc:
         return [problem("engine", f"its limits could not be read ({exc})", "see its log")]
     findings = [ok("engine", info.describe())]

@@ -27,6 +27,7 @@ from typing import Any
 import httpx2
 
 from fathom.contract import is_simulator
+from fathom.settings import Settings
 from worker.prompt import Message
 
 
@@ -230,6 +231,19 @@ async def discover(
     if found is None:
         return ServerInfo(default_model_id, default_context, None, simulated=False)
     return found if found.model_id else dataclasses.replace(found, model_id=default_model_id)
+
+
+async def discover_configured(settings: Settings, timeout_s: float) -> ServerInfo:
+    """`discover` on the configured model server, with its API key, on a client of its own
+    (what the pool says at start and `fathom doctor` checks)."""
+    api_key = settings.model_api_key.get_secret_value() if settings.model_api_key else None
+    async with http_client(timeout_s, api_key) as http:
+        return await discover(
+            http,
+            (settings.model_url or "").rstrip("/"),
+            default_model_id=settings.model_id,
+            default_context=settings.context_tokens,
+        )
 
 
 async def count_with_chat_tokenize(

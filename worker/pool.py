@@ -44,7 +44,7 @@ from rq.worker_pool import WorkerPool
 
 from fathom.settings import Settings, get_settings
 from worker.logs import configure as configure_logs
-from worker.model_server import ModelServerLoading, discover, http_client
+from worker.model_server import ModelServerLoading, discover_configured
 from worker.observe import Expected
 from worker.observe import run as observe
 from worker.warmup import warm_up
@@ -192,15 +192,7 @@ async def model_server_report(settings: Settings, solve_count: int) -> list[str]
     when the server's slots or context do not fit the pool."""
     url = (settings.model_url or "").rstrip("/")
     try:
-        api_key = settings.model_api_key
-        secret = api_key.get_secret_value() if api_key else None
-        async with http_client(ANNOUNCE_TIMEOUT_S, secret) as http:
-            info = await discover(
-                http,
-                url,
-                default_model_id=settings.model_id,
-                default_context=settings.context_tokens,
-            )
+        info = await discover_configured(settings, ANNOUNCE_TIMEOUT_S)
     except (httpx2.HTTPError, ModelServerLoading) as exc:
         reason = str(exc) or type(exc).__name__
         return [f"model server {url}: not ready yet ({reason}); every job asks it again"]
